@@ -144,9 +144,10 @@ impl FakeClock {
             .is_some_and(|Reverse(s)| s.deadline <= to)
         {
             if let Some(Reverse(sleeper)) = inner.sleepers.pop()
-                && sleeper.wake.send(()).is_ok() {
-                    woken += 1;
-                }
+                && sleeper.wake.send(()).is_ok()
+            {
+                woken += 1;
+            }
         }
         woken
     }
@@ -155,7 +156,11 @@ impl FakeClock {
     pub fn next_deadline(&self) -> Option<Timestamp> {
         let mut inner = self.lock();
         // Sleeps that were cancelled (their future dropped) are discarded here.
-        while inner.sleepers.peek().is_some_and(|Reverse(s)| s.wake.is_closed()) {
+        while inner
+            .sleepers
+            .peek()
+            .is_some_and(|Reverse(s)| s.wake.is_closed())
+        {
             inner.sleepers.pop();
         }
         inner.sleepers.peek().map(|Reverse(s)| s.deadline)
@@ -231,7 +236,9 @@ mod tests {
 
     #[test]
     fn now_is_truncated_to_milliseconds() {
-        let dt = chrono::Utc.timestamp_opt(1_766_829_600, 999_999_999).unwrap();
+        let dt = chrono::Utc
+            .timestamp_opt(1_766_829_600, 999_999_999)
+            .unwrap();
         let clock = FakeClock::new(Timestamp::from(dt));
         assert_eq!(clock.now().unix_millis(), 1_766_829_600_999);
         let real = SystemClock.now();
@@ -260,14 +267,21 @@ mod tests {
             let (clock, order) = (clock.clone(), order.clone());
             tasks.push(tokio::spawn(async move {
                 clock.sleep_until(ts(deadline)).await;
-                order.lock().unwrap().push((name, clock.now().unix_millis()));
+                order
+                    .lock()
+                    .unwrap()
+                    .push((name, clock.now().unix_millis()));
             }));
         }
         while clock.sleepers() < 5 {
             tokio::task::yield_now().await;
         }
         assert_eq!(clock.next_deadline(), Some(ts(10)));
-        assert_eq!(clock.advance(Duration::from_millis(9)), 0, "nothing due at 9 ms");
+        assert_eq!(
+            clock.advance(Duration::from_millis(9)),
+            0,
+            "nothing due at 9 ms"
+        );
         assert_eq!(clock.advance(Duration::from_millis(21)), 4);
         for t in tasks.drain(..4) {
             t.await.unwrap();

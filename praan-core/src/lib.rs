@@ -2,8 +2,10 @@
 
 pub mod clock;
 pub mod codec;
+pub mod command;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod domain;
+pub mod schedule;
 pub mod store;
 pub mod transport;

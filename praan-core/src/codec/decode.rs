@@ -115,14 +115,22 @@ pub(super) fn data(
 ) -> Result<DeviceMessage, Rejection> {
     match payload.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'[') => {
-            let items: Vec<&RawValue> = serde_json::from_slice(payload).map_err(|e| json_error(&e))?;
+            let items: Vec<&RawValue> =
+                serde_json::from_slice(payload).map_err(|e| json_error(&e))?;
             if items.is_empty() {
-                return Err(Rejection::new(RejectReason::EmptyBatch, "empty array of readings"));
+                return Err(Rejection::new(
+                    RejectReason::EmptyBatch,
+                    "empty array of readings",
+                ));
             }
             if items.len() > limits.max_batch {
                 return Err(Rejection::new(
                     RejectReason::BatchTooLarge,
-                    format!("{} readings in one array; the maximum is {}", items.len(), limits.max_batch),
+                    format!(
+                        "{} readings in one array; the maximum is {}",
+                        items.len(),
+                        limits.max_batch
+                    ),
                 ));
             }
             let mut readings = Vec::with_capacity(items.len());
@@ -239,12 +247,18 @@ fn reading(
             "a reading must carry at least one metric, powerOn or fanSpeed",
         ));
     }
-    Reading::new(device_id.clone(), timestamp, received_at, metrics, fan_speed, power_on).map_err(
-        |e| {
-            let field = e.field.clone();
-            Rejection::new(RejectReason::OutOfRange, e.reason).with_field(field)
-        },
+    Reading::new(
+        device_id.clone(),
+        timestamp,
+        received_at,
+        metrics,
+        fan_speed,
+        power_on,
     )
+    .map_err(|e| {
+        let field = e.field.clone();
+        Rejection::new(RejectReason::OutOfRange, e.reason).with_field(field)
+    })
 }
 
 fn truncate(s: &str) -> String {
@@ -266,8 +280,11 @@ pub(super) fn ack(
         "success" => AckStatus::Success,
         "error" => AckStatus::Error,
         _ => {
-            return Err(Rejection::new(RejectReason::WrongType, "must be \"success\" or \"error\"")
-                .with_field("status"));
+            return Err(Rejection::new(
+                RejectReason::WrongType,
+                "must be \"success\" or \"error\"",
+            )
+            .with_field("status"));
         }
     };
     let latest = received_at.saturating_add(limits.max_future_skew);

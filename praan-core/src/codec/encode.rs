@@ -119,7 +119,11 @@ impl Codec {
         o.plain("timestamp", ack.timestamp);
         if let Some(s) = ack.current_state {
             let out = o.key("currentState");
-            let _ = write!(out, "{{\"powerOn\":{},\"fanSpeed\":{}}}", s.power_on, s.fan_speed);
+            let _ = write!(
+                out,
+                "{{\"powerOn\":{},\"fanSpeed\":{}}}",
+                s.power_on, s.fan_speed
+            );
         }
         o.finish()
     }

@@ -131,7 +131,11 @@ mod tests {
     #[test]
     fn labels_are_unique_snake_case() {
         let mut labels: Vec<_> = RejectReason::ALL.iter().map(|r| r.as_str()).collect();
-        assert!(labels.iter().all(|l| l.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')));
+        assert!(
+            labels
+                .iter()
+                .all(|l| l.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+        );
         labels.sort_unstable();
         labels.dedup();
         assert_eq!(labels.len(), RejectReason::ALL.len());

@@ -63,7 +63,9 @@ impl TopicPrefix {
         if s.split('/').any(str::is_empty) {
             return err("must not have empty levels (leading, trailing or double '/')");
         }
-        if s.chars().any(|c| matches!(c, '+' | '#' | '\0') || c.is_whitespace() || c.is_control()) {
+        if s.chars()
+            .any(|c| matches!(c, '+' | '#' | '\0') || c.is_whitespace() || c.is_control())
+        {
             return err("must not contain '+', '#', NUL, whitespace or control characters");
         }
         Ok(Self(s))
@@ -108,16 +110,20 @@ impl TopicPrefix {
         let rest = topic
             .strip_prefix(self.0.as_str())
             .and_then(|r| r.strip_prefix('/'))
-            .ok_or_else(|| Rejection::new(RejectReason::Topic, "topic does not start with the prefix"))?;
+            .ok_or_else(|| {
+                Rejection::new(RejectReason::Topic, "topic does not start with the prefix")
+            })?;
         let (id, kind) = rest
             .split_once('/')
             .ok_or_else(|| Rejection::new(RejectReason::Topic, "topic has too few levels"))?;
         let kind = TopicKind::parse(kind).ok_or_else(|| {
-            Rejection::new(RejectReason::Topic, "topic kind is not data, ack, status or command")
+            Rejection::new(
+                RejectReason::Topic,
+                "topic kind is not data, ack, status or command",
+            )
         })?;
-        let device_id = DeviceId::new(id).map_err(|e| {
-            Rejection::new(RejectReason::DeviceId, e.reason).with_field("deviceId")
-        })?;
+        let device_id = DeviceId::new(id)
+            .map_err(|e| Rejection::new(RejectReason::DeviceId, e.reason).with_field("deviceId"))?;
         Ok(Topic { device_id, kind })
     }
 
@@ -147,7 +153,9 @@ mod tests {
         for ok in ["device", "acme/devices", "a-b_c.d"] {
             assert!(TopicPrefix::new(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "/device", "device/", "a//b", "$SYS", "dev+", "dev#", "a b", "a\0"] {
+        for bad in [
+            "", "/device", "device/", "a//b", "$SYS", "dev+", "dev#", "a b", "a\0",
+        ] {
             assert!(TopicPrefix::new(bad).is_err(), "{bad:?}");
         }
     }
@@ -156,11 +164,17 @@ mod tests {
     fn builds_topics_and_filters() {
         let p = TopicPrefix::default();
         let id = DeviceId::new("AIR_PURIFIER_001").unwrap();
-        assert_eq!(p.topic(&id, TopicKind::Command), "device/AIR_PURIFIER_001/command");
+        assert_eq!(
+            p.topic(&id, TopicKind::Command),
+            "device/AIR_PURIFIER_001/command"
+        );
         assert_eq!(p.filter(TopicKind::Data), "device/+/data");
         let p = TopicPrefix::new("acme/fleet").unwrap();
         let t = p.parse("acme/fleet/AIR_PURIFIER_001/ack").unwrap();
-        assert_eq!((t.device_id.as_str(), t.kind), ("AIR_PURIFIER_001", TopicKind::Ack));
+        assert_eq!(
+            (t.device_id.as_str(), t.kind),
+            ("AIR_PURIFIER_001", TopicKind::Ack)
+        );
         assert!(p.parse("device/AIR_PURIFIER_001/ack").is_err());
     }
 }

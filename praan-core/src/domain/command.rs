@@ -221,13 +221,16 @@ pub struct Ack {
 }
 
 /// One publish of a command.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Attempt {
     /// 1 for the first publish, 2 for the first retry, ….
     pub number: u32,
-    /// When it was published.
+    /// When it was published (or publishing was tried).
     pub at: Timestamp,
+    /// Why publishing failed, if it did (the broker connection was down, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// A client-chosen key that makes a command request idempotent (per device, within 24 h):
@@ -370,7 +373,10 @@ mod tests {
 
     #[test]
     fn terminal_statuses() {
-        let open: Vec<_> = CommandStatus::ALL.into_iter().filter(|s| !s.is_terminal()).collect();
+        let open: Vec<_> = CommandStatus::ALL
+            .into_iter()
+            .filter(|s| !s.is_terminal())
+            .collect();
         assert_eq!(open, [CommandStatus::Pending, CommandStatus::Sent]);
         for s in CommandStatus::ALL {
             assert_eq!(CommandStatus::parse(s.as_str()).unwrap(), s);

@@ -6,7 +6,11 @@ use super::{CommandId, DeviceId, FanState, PreCleanId, ScheduleId, Timestamp};
 
 /// Where an intended state came from.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "kind",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
 pub enum IntentSource {
     /// A manual control command.
     Manual {
@@ -45,6 +49,19 @@ pub struct Intent {
     pub since: Timestamp,
 }
 
+/// One schedule window, identified by its schedule and start: the unit of "applied windows".
+///
+/// Keyed by start as well as schedule, so that a window that ends exactly when the same schedule's
+/// next one starts is still a new boundary.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WindowKey {
+    /// The schedule.
+    pub schedule_id: ScheduleId,
+    /// The window's start.
+    pub start: Timestamp,
+}
+
 /// Everything the control layers keep per device; persisted so a restart resumes exactly.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -55,7 +72,7 @@ pub struct ControlState {
     /// unmanaged.
     pub base: Option<Intent>,
     /// The schedule windows last applied (sorted), for level-triggered catch-up.
-    pub applied_windows: Vec<ScheduleId>,
+    pub applied_windows: Vec<WindowKey>,
     /// The active pre-clean, if any (it overrides the base).
     pub active_pre_clean: Option<PreCleanId>,
     /// The effective state last acted upon and its source; a command is sent only when it changes.

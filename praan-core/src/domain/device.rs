@@ -22,10 +22,16 @@ impl Label {
             return Err(ValidationError::new(field, "must not be empty"));
         }
         if s.chars().count() > MAX_LABEL_CHARS {
-            return Err(ValidationError::new(field, "must be at most 128 characters"));
+            return Err(ValidationError::new(
+                field,
+                "must be at most 128 characters",
+            ));
         }
         if s.chars().any(char::is_control) {
-            return Err(ValidationError::new(field, "must not contain control characters"));
+            return Err(ValidationError::new(
+                field,
+                "must not contain control characters",
+            ));
         }
         Ok(Self(s))
     }

@@ -119,8 +119,22 @@ mod tests {
     fn rejects_everything_else() {
         let long = "a".repeat(65);
         for bad in [
-            "", "_a", ".a", "-a", "a/b", "a+", "a#", "$SYS", "a b", "a\0", "a%2F", &long, "а",
-            "ａ", "a\u{200b}", "a\n",
+            "",
+            "_a",
+            ".a",
+            "-a",
+            "a/b",
+            "a+",
+            "a#",
+            "$SYS",
+            "a b",
+            "a\0",
+            "a%2F",
+            &long,
+            "а",
+            "ａ",
+            "a\u{200b}",
+            "a\n",
         ] {
             assert!(DeviceId::new(bad).is_err(), "{bad:?} must be rejected");
         }

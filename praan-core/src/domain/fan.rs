@@ -22,7 +22,10 @@ impl FanSpeed {
         if n <= Self::MAX.0 {
             Ok(Self(n))
         } else {
-            Err(ValidationError::new("fanSpeed", "must be an integer from 0 to 5"))
+            Err(ValidationError::new(
+                "fanSpeed",
+                "must be an integer from 0 to 5",
+            ))
         }
     }
 
@@ -31,7 +34,10 @@ impl FanSpeed {
         if (1..=Self::MAX.0).contains(&n) {
             Ok(Self(n))
         } else {
-            Err(ValidationError::new("fanSpeed", "must be an integer from 1 to 5"))
+            Err(ValidationError::new(
+                "fanSpeed",
+                "must be an integer from 1 to 5",
+            ))
         }
     }
 

@@ -116,7 +116,10 @@ mod tests {
         let id = CommandId::generate(at);
         assert_eq!(id.as_uuid().get_version_num(), 7);
         let (secs, nanos) = id.as_uuid().get_timestamp().unwrap().to_unix();
-        assert_eq!(secs * 1_000 + u64::from(nanos / 1_000_000), 1_766_829_600_123);
+        assert_eq!(
+            secs * 1_000 + u64::from(nanos / 1_000_000),
+            1_766_829_600_123
+        );
         let later = CommandId::generate(at.saturating_add(std::time::Duration::from_millis(1)));
         assert!(later > id, "v7 ids sort by time");
     }

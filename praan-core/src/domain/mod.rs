@@ -17,7 +17,7 @@ pub use command::{
     Ack, AckStatus, Attempt, Command, CommandAction, CommandSource, CommandStatus, IdempotencyKey,
     Instruction,
 };
-pub use control::{ControlState, Intent, IntentSource};
+pub use control::{ControlState, Intent, IntentSource, WindowKey};
 pub use device::{
     Device, DeviceState, DeviceStatus, Label, MAX_LABEL_CHARS, Presence, PresenceReason,
     Specifications,

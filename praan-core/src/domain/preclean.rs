@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{CommandId, DeviceId, FanSpeed, FanState, IntentSource, PreCleanId, Timestamp, ValidationError};
+use super::{
+    CommandId, DeviceId, FanSpeed, FanState, IntentSource, PreCleanId, Timestamp, ValidationError,
+};
 
 /// The longest pre-clean by default (the maximum is configurable): 60 minutes.
 pub const DEFAULT_MAX_PRE_CLEAN: Duration = Duration::from_secs(60 * 60);
@@ -48,16 +50,22 @@ impl FanMode {
                 "PRE_CLEAN" => Self::PreClean,
                 "MANUAL" => {
                     let speed = fan_speed
-                        .ok_or_else(|| ValidationError::new("fanSpeed", "is required with fanMode \"MANUAL\""))?
+                        .ok_or_else(|| {
+                            ValidationError::new("fanSpeed", "is required with fanMode \"MANUAL\"")
+                        })?
                         .as_u64()
                         .and_then(|n| u8::try_from(n).ok())
-                        .ok_or_else(|| ValidationError::new("fanSpeed", "must be an integer from 1 to 5"))?;
+                        .ok_or_else(|| {
+                            ValidationError::new("fanSpeed", "must be an integer from 1 to 5")
+                        })?;
                     return Ok(Self::Manual(FanSpeed::running(speed)?));
                 }
                 other => {
                     return Err(ValidationError::new(
                         "fanMode",
-                        format!("{other:?} is not one of OFF, AUTO, MANUAL, PRE_CLEAN or a speed 1-5"),
+                        format!(
+                            "{other:?} is not one of OFF, AUTO, MANUAL, PRE_CLEAN or a speed 1-5"
+                        ),
                     ));
                 }
             },
@@ -65,7 +73,9 @@ impl FanMode {
                 let speed = n
                     .as_u64()
                     .and_then(|n| u8::try_from(n).ok())
-                    .ok_or_else(|| ValidationError::new("fanMode", "must be a speed from 1 to 5"))?;
+                    .ok_or_else(|| {
+                        ValidationError::new("fanMode", "must be a speed from 1 to 5")
+                    })?;
                 Self::Speed(FanSpeed::running(speed).map_err(|e| e.in_field("fanMode"))?)
             }
             _ => {
@@ -76,7 +86,10 @@ impl FanMode {
             }
         };
         if fan_speed.is_some() {
-            return Err(ValidationError::new("fanSpeed", "is only used with fanMode \"MANUAL\""));
+            return Err(ValidationError::new(
+                "fanSpeed",
+                "is only used with fanMode \"MANUAL\"",
+            ));
         }
         Ok(mode)
     }
@@ -223,7 +236,10 @@ impl PreClean {
     /// Seconds until it ends, never negative; 0 once it is not active.
     pub fn remaining_seconds(&self, now: Timestamp) -> u64 {
         if self.status == PreCleanStatus::Active {
-            self.ends_at.saturating_duration_since(now).as_secs_f64().ceil() as u64
+            self.ends_at
+                .saturating_duration_since(now)
+                .as_secs_f64()
+                .ceil() as u64
         } else {
             0
         }
@@ -242,7 +258,11 @@ mod tests {
             (json!("OFF"), None, FanState::OFF),
             (json!("AUTO"), None, FanState::at_speed(speed(3))),
             (json!("PRE_CLEAN"), None, FanState::at_speed(speed(5))),
-            (json!("MANUAL"), Some(json!(4)), FanState::at_speed(speed(4))),
+            (
+                json!("MANUAL"),
+                Some(json!(4)),
+                FanState::at_speed(speed(4)),
+            ),
             (json!(2), None, FanState::at_speed(speed(2))),
         ];
         for (mode, fan, target) in cases {
@@ -276,7 +296,12 @@ mod tests {
     #[test]
     fn durations_are_bounded() {
         assert!(PreCleanDuration::new(0, DEFAULT_MAX_PRE_CLEAN).is_err());
-        assert_eq!(PreCleanDuration::new(1, DEFAULT_MAX_PRE_CLEAN).unwrap().seconds(), 1);
+        assert_eq!(
+            PreCleanDuration::new(1, DEFAULT_MAX_PRE_CLEAN)
+                .unwrap()
+                .seconds(),
+            1
+        );
         assert!(PreCleanDuration::new(3600, DEFAULT_MAX_PRE_CLEAN).is_ok());
         assert!(PreCleanDuration::new(3601, DEFAULT_MAX_PRE_CLEAN).is_err());
     }
@@ -298,8 +323,14 @@ mod tests {
             restore: None,
             replaced_by: None,
         };
-        assert_eq!(p.remaining_seconds(start.saturating_add(Duration::from_millis(500))), 90);
-        assert_eq!(p.remaining_seconds(start.saturating_add(Duration::from_secs(100))), 0);
+        assert_eq!(
+            p.remaining_seconds(start.saturating_add(Duration::from_millis(500))),
+            90
+        );
+        assert_eq!(
+            p.remaining_seconds(start.saturating_add(Duration::from_secs(100))),
+            0
+        );
         let v = serde_json::to_value(&p).unwrap();
         assert_eq!(v["fanMode"], "PRE_CLEAN");
         assert_eq!(v["durationSeconds"], 90);

@@ -167,7 +167,11 @@ pub type Metrics = PerMetric<Option<f64>>;
 /// Every metric value is finite and within [`Metric::range`]: [`Reading::new`] and serde check
 /// it. JSON uses the wire field names plus `receivedAt`.
 #[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", try_from = "ReadingRepr", into = "ReadingRepr")]
+#[serde(
+    rename_all = "camelCase",
+    try_from = "ReadingRepr",
+    into = "ReadingRepr"
+)]
 pub struct Reading {
     device_id: DeviceId,
     timestamp: Timestamp,
@@ -291,7 +295,14 @@ impl TryFrom<ReadingRepr> for Reading {
             r.sound,
             r.voc,
         ]);
-        Self::new(r.device_id, r.timestamp, r.received_at, metrics, r.fan_speed, r.power_on)
+        Self::new(
+            r.device_id,
+            r.timestamp,
+            r.received_at,
+            metrics,
+            r.fan_speed,
+            r.power_on,
+        )
     }
 }
 
@@ -334,7 +345,16 @@ mod tests {
         let names: Vec<_> = Metric::ALL.iter().map(|m| m.name()).collect();
         assert_eq!(
             names,
-            ["networkStrength", "temperature", "humidity", "pm1", "pm25", "pm10", "sound", "voc"]
+            [
+                "networkStrength",
+                "temperature",
+                "humidity",
+                "pm1",
+                "pm25",
+                "pm10",
+                "sound",
+                "voc"
+            ]
         );
         for (i, m) in Metric::ALL.iter().enumerate() {
             assert_eq!(m.index(), i);
@@ -358,7 +378,10 @@ mod tests {
         let json = r#"{"deviceId":"d1","timestamp":"2025-12-27T10:00:00.000Z","receivedAt":"2025-12-27T10:00:00.050Z","pm25":36.1,"fanSpeed":3,"powerOn":true}"#;
         let r: Reading = serde_json::from_str(json).unwrap();
         assert_eq!(r.metric(Metric::Pm25), Some(36.1));
-        assert_eq!(r.reported_state().unwrap().state, FanState::at_speed(FanSpeed::new(3).unwrap()));
+        assert_eq!(
+            r.reported_state().unwrap().state,
+            FanState::at_speed(FanSpeed::new(3).unwrap())
+        );
         let out = serde_json::to_string(&r).unwrap();
         assert_eq!(
             out,
@@ -374,7 +397,10 @@ mod tests {
     fn per_metric_serialises_as_a_map() {
         let m = PerMetric::from_fn(|m| m.index());
         let json = serde_json::to_string(&m).unwrap();
-        assert!(json.starts_with(r#"{"networkStrength":0,"temperature":1"#), "{json}");
+        assert!(
+            json.starts_with(r#"{"networkStrength":0,"temperature":1"#),
+            "{json}"
+        );
         let back: PerMetric<usize> = serde_json::from_str(&json).unwrap();
         assert_eq!(back, m);
     }

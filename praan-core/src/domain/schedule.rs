@@ -22,7 +22,10 @@ impl LocalTime {
         if hour < 24 && minute < 60 {
             Ok(Self { hour, minute })
         } else {
-            Err(ValidationError::new("time", "must be a time of day, HH:MM from 00:00 to 23:59"))
+            Err(ValidationError::new(
+                "time",
+                "must be a time of day, HH:MM from 00:00 to 23:59",
+            ))
         }
     }
 
@@ -113,7 +116,10 @@ impl DaySet {
 
     /// The set holding `days`.
     pub fn of(days: impl IntoIterator<Item = Weekday>) -> Self {
-        Self(days.into_iter().fold(0, |acc, d| acc | 1 << d.num_days_from_monday()))
+        Self(
+            days.into_iter()
+                .fold(0, |acc, d| acc | 1 << d.num_days_from_monday()),
+        )
     }
 
     /// Whether `day` is in the set.
@@ -226,8 +232,8 @@ impl fmt::Display for Timezone {
     }
 }
 
-/// A cron expression for window starts: 5 fields (minute first) or 6 (seconds first), evaluated in
-/// the schedule's zone. Kept with its source text, which is what it serialises as.
+/// A cron expression for window starts: 5 fields (minute first) or 6 (seconds first, one fixed
+/// second, so windows start at most once a minute), evaluated on the schedule's wall clock. Kept with its source text, which is what it serialises as.
 #[derive(Clone)]
 pub struct CronExpr {
     source: String,
@@ -240,7 +246,17 @@ impl CronExpr {
         let fields = s.split_whitespace().count();
         let full = match fields {
             5 => format!("0 {}", s.trim()),
-            6 => s.trim().to_owned(),
+            6 => {
+                // Windows start at most once a minute: the seconds field is one fixed second.
+                let seconds = s.split_whitespace().next().unwrap_or_default();
+                if seconds.is_empty() || !seconds.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(ValidationError::new(
+                        "cron",
+                        "the seconds field must be a single second (0-59): windows start at most once a minute",
+                    ));
+                }
+                s.trim().to_owned()
+            }
             _ => {
                 return Err(ValidationError::new(
                     "cron",
@@ -347,13 +363,19 @@ impl ScheduleRule {
                 return Err(ValidationError::new("startTime", "is required"));
             }
             (Recurrence::Weekly(days), _) if days.is_empty() => {
-                return Err(ValidationError::new("days", "must name at least one weekday"));
+                return Err(ValidationError::new(
+                    "days",
+                    "must name at least one weekday",
+                ));
             }
             _ => {}
         }
         match end {
             WindowEnd::At(end) if Some(end) == start_time => {
-                return Err(ValidationError::new("endTime", "must differ from startTime"));
+                return Err(ValidationError::new(
+                    "endTime",
+                    "must differ from startTime",
+                ));
             }
             WindowEnd::After(m) if !(1..=MAX_WINDOW_MINUTES).contains(&m) => {
                 return Err(ValidationError::new(
@@ -364,7 +386,10 @@ impl ScheduleRule {
             _ => {}
         }
         if fan_speed.is_off() {
-            return Err(ValidationError::new("fanSpeed", "must be an integer from 1 to 5"));
+            return Err(ValidationError::new(
+                "fanSpeed",
+                "must be an integer from 1 to 5",
+            ));
         }
         Ok(Self {
             recurrence,
@@ -484,10 +509,9 @@ impl RuleSpec {
                         "must not be given with recurrenceType \"custom\" (use the cron expression)",
                     ));
                 }
-                let cron = self
-                    .cron
-                    .as_deref()
-                    .ok_or_else(|| ValidationError::new("cron", "is required with recurrenceType \"custom\""))?;
+                let cron = self.cron.as_deref().ok_or_else(|| {
+                    ValidationError::new("cron", "is required with recurrenceType \"custom\"")
+                })?;
                 Recurrence::Custom(Box::new(CronExpr::parse(cron)?))
             }
             other => {
@@ -498,7 +522,10 @@ impl RuleSpec {
             }
         };
         if kind != "custom" && self.cron.is_some() {
-            return Err(ValidationError::new("cron", "is only used with recurrenceType \"custom\""));
+            return Err(ValidationError::new(
+                "cron",
+                "is only used with recurrenceType \"custom\"",
+            ));
         }
         let start_time = self
             .start_time
@@ -514,7 +541,12 @@ impl RuleSpec {
                     "give either endTime or durationMinutes, not both",
                 ));
             }
-            (None, None) => return Err(ValidationError::new("endTime", "is required (or durationMinutes)")),
+            (None, None) => {
+                return Err(ValidationError::new(
+                    "endTime",
+                    "is required (or durationMinutes)",
+                ));
+            }
         };
         let fan_speed = FanSpeed::running(self.fan_speed)?;
         let timezone = match self.timezone.as_deref() {
@@ -536,12 +568,18 @@ impl RuleSpec {
         if let Some(day) = &self.day {
             let day = DaySet::parse_day("day", day)?;
             if self.days.is_some() && !set.contains(day) {
-                return Err(ValidationError::new("day", "must be one of days when both are given"));
+                return Err(ValidationError::new(
+                    "day",
+                    "must be one of days when both are given",
+                ));
             }
             set = DaySet::of(set.iter().chain([day]));
         }
         if set.is_empty() {
-            return Err(ValidationError::new("days", "must name at least one weekday (or give day)"));
+            return Err(ValidationError::new(
+                "days",
+                "must name at least one weekday (or give day)",
+            ));
         }
         Ok(set)
     }
@@ -590,7 +628,10 @@ impl TryFrom<ScheduleRepr> for Schedule {
     type Error = ValidationError;
     fn try_from(r: ScheduleRepr) -> Result<Self, Self::Error> {
         if r.spec.timezone.is_none() {
-            return Err(ValidationError::new("timezone", "is required in a stored schedule"));
+            return Err(ValidationError::new(
+                "timezone",
+                "is required in a stored schedule",
+            ));
         }
         Ok(Self {
             schedule_id: r.schedule_id,
@@ -665,13 +706,27 @@ mod tests {
     use super::*;
 
     fn spec(json: &str) -> Result<ScheduleRule, ValidationError> {
-        serde_json::from_str::<RuleSpec>(json).unwrap().build(Timezone::UTC)
+        serde_json::from_str::<RuleSpec>(json)
+            .unwrap()
+            .build(Timezone::UTC)
     }
 
     #[test]
     fn local_time_is_strict_hh_mm() {
-        assert_eq!(LocalTime::parse("t", "09:05").unwrap().minutes_of_day(), 545);
-        for bad in ["9:00", "24:00", "12:60", "12:5", "12-00", " 12:00", "１２:00", ""] {
+        assert_eq!(
+            LocalTime::parse("t", "09:05").unwrap().minutes_of_day(),
+            545
+        );
+        for bad in [
+            "9:00",
+            "24:00",
+            "12:60",
+            "12:5",
+            "12-00",
+            " 12:00",
+            "１２:00",
+            "",
+        ] {
             assert!(LocalTime::parse("t", bad).is_err(), "{bad:?}");
         }
     }
@@ -679,9 +734,13 @@ mod tests {
     #[test]
     fn weekly_with_days_or_day() {
         let r = spec(r#"{"days":["Monday","tuesday"],"startTime":"09:00","endTime":"17:00","fanSpeed":3,"timezone":"Asia/Kolkata"}"#).unwrap();
-        assert_eq!(r.recurrence(), &Recurrence::Weekly(DaySet::of([Weekday::Mon, Weekday::Tue])));
+        assert_eq!(
+            r.recurrence(),
+            &Recurrence::Weekly(DaySet::of([Weekday::Mon, Weekday::Tue]))
+        );
         assert_eq!(r.timezone().name(), "Asia/Kolkata");
-        let r = spec(r#"{"day":"Friday","startTime":"22:00","endTime":"06:00","fanSpeed":1}"#).unwrap();
+        let r =
+            spec(r#"{"day":"Friday","startTime":"22:00","endTime":"06:00","fanSpeed":1}"#).unwrap();
         assert!(r.crosses_midnight());
         assert_eq!(r.timezone(), Timezone::UTC);
     }
@@ -689,22 +748,70 @@ mod tests {
     #[test]
     fn refusals_name_the_field() {
         let cases = [
-            (r#"{"days":["Funday"],"startTime":"09:00","endTime":"17:00","fanSpeed":3}"#, "days"),
-            (r#"{"days":[],"startTime":"09:00","endTime":"17:00","fanSpeed":3}"#, "days"),
-            (r#"{"days":["Monday"],"startTime":"09:00","endTime":"09:00","fanSpeed":3}"#, "endTime"),
-            (r#"{"days":["Monday"],"startTime":"09:00","endTime":"10:00","fanSpeed":0}"#, "fanSpeed"),
-            (r#"{"days":["Monday"],"startTime":"09:00","endTime":"10:00","fanSpeed":6}"#, "fanSpeed"),
-            (r#"{"days":["Monday"],"startTime":"09:00","fanSpeed":3}"#, "endTime"),
-            (r#"{"days":["Monday"],"endTime":"10:00","fanSpeed":3}"#, "startTime"),
-            (r#"{"days":["Monday"],"startTime":"09:00","endTime":"10:00","fanSpeed":3,"timezone":"+05:30"}"#, "timezone"),
-            (r#"{"days":["Monday"],"startTime":"09:00","endTime":"10:00","fanSpeed":3,"timezone":"Mars/Base"}"#, "timezone"),
-            (r#"{"recurrenceType":"hourly","startTime":"09:00","endTime":"10:00","fanSpeed":3}"#, "recurrenceType"),
-            (r#"{"recurrenceType":"custom","cron":"0 9 * *","durationMinutes":30,"fanSpeed":3}"#, "cron"),
-            (r#"{"recurrenceType":"custom","durationMinutes":30,"fanSpeed":3}"#, "cron"),
-            (r#"{"recurrenceType":"custom","cron":"0 9 * * *","startTime":"09:00","durationMinutes":30,"fanSpeed":3}"#, "startTime"),
-            (r#"{"recurrenceType":"custom","cron":"0 9 * * *","durationMinutes":0,"fanSpeed":3}"#, "durationMinutes"),
-            (r#"{"recurrenceType":"custom","cron":"0 9 * * *","durationMinutes":1441,"fanSpeed":3}"#, "durationMinutes"),
-            (r#"{"recurrenceType":"daily","startTime":"09:00","endTime":"10:00","durationMinutes":5,"fanSpeed":3}"#, "durationMinutes"),
+            (
+                r#"{"days":["Funday"],"startTime":"09:00","endTime":"17:00","fanSpeed":3}"#,
+                "days",
+            ),
+            (
+                r#"{"days":[],"startTime":"09:00","endTime":"17:00","fanSpeed":3}"#,
+                "days",
+            ),
+            (
+                r#"{"days":["Monday"],"startTime":"09:00","endTime":"09:00","fanSpeed":3}"#,
+                "endTime",
+            ),
+            (
+                r#"{"days":["Monday"],"startTime":"09:00","endTime":"10:00","fanSpeed":0}"#,
+                "fanSpeed",
+            ),
+            (
+                r#"{"days":["Monday"],"startTime":"09:00","endTime":"10:00","fanSpeed":6}"#,
+                "fanSpeed",
+            ),
+            (
+                r#"{"days":["Monday"],"startTime":"09:00","fanSpeed":3}"#,
+                "endTime",
+            ),
+            (
+                r#"{"days":["Monday"],"endTime":"10:00","fanSpeed":3}"#,
+                "startTime",
+            ),
+            (
+                r#"{"days":["Monday"],"startTime":"09:00","endTime":"10:00","fanSpeed":3,"timezone":"+05:30"}"#,
+                "timezone",
+            ),
+            (
+                r#"{"days":["Monday"],"startTime":"09:00","endTime":"10:00","fanSpeed":3,"timezone":"Mars/Base"}"#,
+                "timezone",
+            ),
+            (
+                r#"{"recurrenceType":"hourly","startTime":"09:00","endTime":"10:00","fanSpeed":3}"#,
+                "recurrenceType",
+            ),
+            (
+                r#"{"recurrenceType":"custom","cron":"0 9 * *","durationMinutes":30,"fanSpeed":3}"#,
+                "cron",
+            ),
+            (
+                r#"{"recurrenceType":"custom","durationMinutes":30,"fanSpeed":3}"#,
+                "cron",
+            ),
+            (
+                r#"{"recurrenceType":"custom","cron":"0 9 * * *","startTime":"09:00","durationMinutes":30,"fanSpeed":3}"#,
+                "startTime",
+            ),
+            (
+                r#"{"recurrenceType":"custom","cron":"0 9 * * *","durationMinutes":0,"fanSpeed":3}"#,
+                "durationMinutes",
+            ),
+            (
+                r#"{"recurrenceType":"custom","cron":"0 9 * * *","durationMinutes":1441,"fanSpeed":3}"#,
+                "durationMinutes",
+            ),
+            (
+                r#"{"recurrenceType":"daily","startTime":"09:00","endTime":"10:00","durationMinutes":5,"fanSpeed":3}"#,
+                "durationMinutes",
+            ),
         ];
         for (json, field) in cases {
             let err = spec(json).unwrap_err();
@@ -717,6 +824,12 @@ mod tests {
         let five = CronExpr::parse("30 9 * * Mon-Fri").unwrap();
         assert_eq!(five.as_str(), "30 9 * * Mon-Fri");
         assert!(CronExpr::parse("0 30 9 * * Mon-Fri").is_ok());
+        assert!(
+            CronExpr::parse("*/5 30 9 * * Mon-Fri").is_err(),
+            "sub-minute starts"
+        );
+        assert!(CronExpr::parse("* * * * * *").is_err(), "sub-minute starts");
+        assert!(CronExpr::parse("61 30 9 * * *").is_err());
         assert!(CronExpr::parse("0 30 9 * * Mon-Fri 2030").is_err());
         assert!(CronExpr::parse("@daily").is_err());
         assert!(CronExpr::parse("99 9 * * *").is_err());
@@ -735,7 +848,17 @@ mod tests {
             updated_at: at,
         };
         let v = serde_json::to_value(&s).unwrap();
-        for field in ["scheduleId", "deviceId", "days", "day", "startTime", "endTime", "fanSpeed", "isActive", "timezone"] {
+        for field in [
+            "scheduleId",
+            "deviceId",
+            "days",
+            "day",
+            "startTime",
+            "endTime",
+            "fanSpeed",
+            "isActive",
+            "timezone",
+        ] {
             assert!(v.get(field).is_some(), "{field} missing in {v}");
         }
         assert_eq!(v["days"].as_array().unwrap().len(), 7);

@@ -159,10 +159,18 @@ mod tests {
     #[test]
     fn arithmetic_saturates_at_the_range() {
         let t = Timestamp::from_unix_millis(1_000).unwrap();
-        assert_eq!(t.checked_add(Duration::from_millis(5)).unwrap().unix_millis(), 1_005);
+        assert_eq!(
+            t.checked_add(Duration::from_millis(5))
+                .unwrap()
+                .unix_millis(),
+            1_005
+        );
         assert_eq!(t.saturating_add(Duration::MAX), Timestamp::MAX);
         assert_eq!(t.saturating_sub(Duration::MAX), Timestamp::MIN);
-        assert_eq!(Timestamp::UNIX_EPOCH.saturating_duration_since(t), Duration::ZERO);
+        assert_eq!(
+            Timestamp::UNIX_EPOCH.saturating_duration_since(t),
+            Duration::ZERO
+        );
         assert!(Timestamp::from_unix_millis(i64::MAX).is_err());
     }
 }

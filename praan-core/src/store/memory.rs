@@ -72,9 +72,15 @@ impl DeviceRepo for MemoryStore {
     async fn insert_device(&self, device: &Device) -> StoreResult<()> {
         let mut inner = self.lock();
         if inner.devices.contains_key(&device.device_id) {
-            return Err(StoreError::conflict("device", &device.device_id, "already registered"));
+            return Err(StoreError::conflict(
+                "device",
+                &device.device_id,
+                "already registered",
+            ));
         }
-        inner.devices.insert(device.device_id.clone(), device.clone());
+        inner
+            .devices
+            .insert(device.device_id.clone(), device.clone());
         Ok(())
     }
 
@@ -83,7 +89,9 @@ impl DeviceRepo for MemoryStore {
         if inner.devices.contains_key(&device.device_id) {
             return Ok(false);
         }
-        inner.devices.insert(device.device_id.clone(), device.clone());
+        inner
+            .devices
+            .insert(device.device_id.clone(), device.clone());
         Ok(true)
     }
 
@@ -240,16 +248,18 @@ impl TelemetryRepo for MemoryStore {
             }
             series.insert(r.timestamp(), r.clone());
             outcome.inserted += 1;
-            let entry = newest
-                .entry(r.device_id())
-                .or_insert((r, r.reported_state(), r.received_at()));
+            let entry =
+                newest
+                    .entry(r.device_id())
+                    .or_insert((r, r.reported_state(), r.received_at()));
             if r.timestamp() > entry.0.timestamp() {
                 entry.0 = r;
             }
             if let Some(rep) = r.reported_state()
-                && entry.1.is_none_or(|e| rep.at > e.at) {
-                    entry.1 = Some(rep);
-                }
+                && entry.1.is_none_or(|e| rep.at > e.at)
+            {
+                entry.1 = Some(rep);
+            }
             entry.2 = entry.2.max(r.received_at());
         }
         for (id, (latest, reported, seen)) in newest {
@@ -262,9 +272,10 @@ impl TelemetryRepo for MemoryStore {
                 state.latest_reading = Some(latest.clone());
             }
             if let Some(rep) = reported
-                && newer_reported(state.reported, rep) {
-                    state.reported = Some(rep);
-                }
+                && newer_reported(state.reported, rep)
+            {
+                state.reported = Some(rep);
+            }
             state.last_seen = state.last_seen.max(Some(seen));
         }
         Ok(outcome)
@@ -313,7 +324,10 @@ impl TelemetryRepo for MemoryStore {
         let mut overall = GroupAcc::default();
         let mut buckets: BTreeMap<Timestamp, GroupAcc> = BTreeMap::new();
         if let Some(series) = inner.readings.get(id) {
-            for r in series.range(query.start..query.end.max(query.start)).map(|(_, r)| r) {
+            for r in series
+                .range(query.start..query.end.max(query.start))
+                .map(|(_, r)| r)
+            {
                 overall.add(r);
                 if let Some(width) = query.bucket {
                     buckets
@@ -347,7 +361,11 @@ impl CommandRepo for MemoryStore {
     async fn insert_command(&self, command: &Command) -> StoreResult<()> {
         let mut inner = self.lock();
         if inner.commands.contains_key(&command.command_id) {
-            return Err(StoreError::conflict("command", command.command_id, "id already used"));
+            return Err(StoreError::conflict(
+                "command",
+                command.command_id,
+                "id already used",
+            ));
         }
         if let Some(key) = &command.idempotency_key {
             let k = (command.device_id.clone(), key.clone());
@@ -369,20 +387,24 @@ impl CommandRepo for MemoryStore {
         let Some(old) = inner.commands.get(&command.command_id) else {
             return Err(StoreError::not_found("command", command.command_id));
         };
-        let old_key = old.idempotency_key.clone().map(|k| (old.device_id.clone(), k));
+        let old_key = old
+            .idempotency_key
+            .clone()
+            .map(|k| (old.device_id.clone(), k));
         let new_key = command
             .idempotency_key
             .clone()
             .map(|k| (command.device_id.clone(), k));
         if old_key != new_key {
             if let Some(k) = &new_key
-                && inner.idempotency.contains_key(k) {
-                    return Err(StoreError::conflict(
-                        "command",
-                        command.command_id,
-                        "idempotency key already used for this device",
-                    ));
-                }
+                && inner.idempotency.contains_key(k)
+            {
+                return Err(StoreError::conflict(
+                    "command",
+                    command.command_id,
+                    "idempotency key already used for this device",
+                ));
+            }
             if let Some(k) = old_key {
                 inner.idempotency.remove(&k);
             }
@@ -446,9 +468,15 @@ impl ScheduleRepo for MemoryStore {
     async fn insert_schedule(&self, schedule: &Schedule) -> StoreResult<()> {
         let mut inner = self.lock();
         if inner.schedules.contains_key(&schedule.schedule_id) {
-            return Err(StoreError::conflict("schedule", schedule.schedule_id, "id already used"));
+            return Err(StoreError::conflict(
+                "schedule",
+                schedule.schedule_id,
+                "id already used",
+            ));
         }
-        inner.schedules.insert(schedule.schedule_id, schedule.clone());
+        inner
+            .schedules
+            .insert(schedule.schedule_id, schedule.clone());
         Ok(())
     }
 
@@ -549,10 +577,16 @@ impl PreCleanRepo for MemoryStore {
     async fn insert_pre_clean(&self, pre_clean: &PreClean) -> StoreResult<()> {
         let mut inner = self.lock();
         if inner.pre_cleans.contains_key(&pre_clean.pre_clean_id) {
-            return Err(StoreError::conflict("preClean", pre_clean.pre_clean_id, "id already used"));
+            return Err(StoreError::conflict(
+                "preClean",
+                pre_clean.pre_clean_id,
+                "id already used",
+            ));
         }
         inner.check_one_active(pre_clean)?;
-        inner.pre_cleans.insert(pre_clean.pre_clean_id, pre_clean.clone());
+        inner
+            .pre_cleans
+            .insert(pre_clean.pre_clean_id, pre_clean.clone());
         Ok(())
     }
 
@@ -562,7 +596,9 @@ impl PreCleanRepo for MemoryStore {
             return Err(StoreError::not_found("preClean", pre_clean.pre_clean_id));
         }
         inner.check_one_active(pre_clean)?;
-        inner.pre_cleans.insert(pre_clean.pre_clean_id, pre_clean.clone());
+        inner
+            .pre_cleans
+            .insert(pre_clean.pre_clean_id, pre_clean.clone());
         Ok(())
     }
 

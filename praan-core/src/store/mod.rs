@@ -7,7 +7,9 @@
 //!
 //! Common rules for every trait:
 //! - Timestamps round-trip to the millisecond; records read back equal to what was written.
-//! - "Newest first" orders by the named time descending, then by id descending.
+//! - "Newest first" orders by the named time descending, then by id descending; "oldest first"
+//!   by the named time ascending, then by id ascending. Ids order as their text does, byte by
+//!   byte (never a case-insensitive collation).
 //! - `NotFound` is returned only by updates and deletes of a missing record; reads return `None`
 //!   or an empty list.
 
@@ -26,8 +28,8 @@ pub use error::{BoxError, StoreError, StoreResult};
 pub use memory::MemoryStore;
 pub use query::{
     AppendOutcome, BucketStats, BucketWidth, CommandFilter, Cursor, DEFAULT_PAGE_LIMIT,
-    DeviceFilter, Limit, MAX_BUCKET, MAX_PAGE_LIMIT, MetricStats, Page, PurgeOutcome,
-    ReadingQuery, RetentionCutoffs, Statistics, StatsQuery, TimeRange,
+    DeviceFilter, Limit, MAX_BUCKET, MAX_PAGE_LIMIT, MetricStats, Page, PurgeOutcome, ReadingQuery,
+    RetentionCutoffs, Statistics, StatsQuery, TimeRange,
 };
 
 /// The device registry.
@@ -63,6 +65,8 @@ pub trait DeviceRepo: Send + Sync {
 ///   [`TelemetryRepo::append_readings`]); before that `device_state` is `None`.
 /// - `record_reported` keeps the report only if it is newer (`at`) than the stored one, and returns
 ///   whether it did: the newest wins whatever the order of arrival, also for concurrent calls.
+/// - A report with the same `at` as the stored one is not kept (the first wins); a presence with
+///   the same `since` as the stored one replaces it.
 /// - `record_presence` keeps the presence only if its `since` is not older than the stored one's,
 ///   and returns whether it did.
 /// - `record_seen` raises `lastSeen` to `at` if that is later; it never lowers it.
@@ -90,12 +94,15 @@ pub trait StateRepo: Send + Sync {
 ///   is skipped and counted as a duplicate. Once per device in the batch it raises the device's
 ///   state: `latestReading` to the newest reading by timestamp (never replacing a newer one),
 ///   `reported` as [`StateRepo::record_reported`] would from the newest reading carrying both power
-///   and speed, and `lastSeen` to the latest `receivedAt`.
+///   and speed, and `lastSeen` to the latest `receivedAt` of the readings stored now (a skipped
+///   duplicate changes no state).
 /// - `readings` returns the device's readings in the query's range, newest first, at most `limit`,
-///   and a cursor when more may follow; following cursors visits every reading exactly once.
+///   and a cursor exactly when more readings follow (the last page has none); following cursors
+///   visit every reading exactly once.
 /// - `latest_reading` is the reading with the greatest timestamp.
 /// - `statistics` computes count, min, max and avg of every metric over `[start, end)`, and, with a
-///   bucket width, the same per non-empty bucket (aligned to the epoch, oldest first).
+///   bucket width, the same per non-empty bucket (aligned to the epoch, oldest first; an empty
+///   list when no reading matches).
 #[async_trait]
 pub trait TelemetryRepo: Send + Sync {
     /// Stores a batch of readings; returns how many were new and how many duplicates.
@@ -170,8 +177,11 @@ pub trait ScheduleRepo: Send + Sync {
     /// Records a boundary run.
     async fn insert_run(&self, run: &ScheduleRun) -> StoreResult<()>;
     /// A schedule's runs, newest first.
-    async fn runs_for_schedule(&self, id: ScheduleId, limit: Limit)
-    -> StoreResult<Vec<ScheduleRun>>;
+    async fn runs_for_schedule(
+        &self,
+        id: ScheduleId,
+        limit: Limit,
+    ) -> StoreResult<Vec<ScheduleRun>>;
 }
 
 /// Pre-cleans.
@@ -222,10 +232,12 @@ pub trait ControlRepo: Send + Sync {
 /// Retention and health.
 ///
 /// # Contract
-/// - `purge` deletes at most `batch` records of each kind older than the cutoffs (readings by
-///   timestamp; terminal commands by `createdAt`, never unfinished ones; finished pre-cleans by
-///   `endedAt`, never active ones; runs by `at`) and reports how many; callers repeat until it
-///   deletes nothing, so no call holds a long write lock.
+/// - `purge` deletes at most `batch` records of each kind (readings across all devices, commands,
+///   pre-cleans, runs) older than the cutoffs — readings by timestamp; terminal commands by
+///   `createdAt`, never unfinished ones; finished pre-cleans by `endedAt` (or `endsAt` if unset)
+///   against the commands cutoff, never active ones; runs by `at` — and reports how many. A purged
+///   command's idempotency key is free again. Callers repeat until it deletes nothing, so no call
+///   holds a long write lock.
 /// - `ping` succeeds when the backend answers.
 #[async_trait]
 pub trait MaintenanceRepo: Send + Sync {

@@ -22,7 +22,10 @@ impl Limit {
         if (1..=MAX_PAGE_LIMIT).contains(&n) {
             Ok(Self(n))
         } else {
-            Err(ValidationError::new("limit", "must be an integer from 1 to 1000"))
+            Err(ValidationError::new(
+                "limit",
+                "must be an integer from 1 to 1000",
+            ))
         }
     }
 
@@ -114,9 +117,10 @@ impl TimeRange {
     /// `[start, end)`, if `start < end`.
     pub fn new(start: Option<Timestamp>, end: Option<Timestamp>) -> Result<Self, ValidationError> {
         if let (Some(s), Some(e)) = (start, end)
-            && s >= e {
-                return Err(ValidationError::new("endDate", "must be after startDate"));
-            }
+            && s >= e
+        {
+            return Err(ValidationError::new("endDate", "must be after startDate"));
+        }
         Ok(Self { start, end })
     }
 
@@ -343,7 +347,14 @@ mod tests {
         let c = Cursor::before(Timestamp::from_unix_millis(1_766_829_600_000).unwrap());
         assert_eq!(c.to_string(), "r1.1766829600000");
         assert_eq!(c.to_string().parse::<Cursor>().unwrap(), c);
-        for bad in ["", "r1.", "r2.5", "1766829600000", "r1.1e3", "r1.99999999999999999999"] {
+        for bad in [
+            "",
+            "r1.",
+            "r2.5",
+            "1766829600000",
+            "r1.1e3",
+            "r1.99999999999999999999",
+        ] {
             assert!(bad.parse::<Cursor>().is_err(), "{bad:?}");
         }
     }

@@ -85,7 +85,10 @@ impl MemoryTransport {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         // Each update is a push or a counter change; a poisoned lock still holds usable data.
-        self.shared.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Delivers a message as if a device had published it; returns its delivery token (the first,
@@ -96,7 +99,11 @@ impl MemoryTransport {
         payload: impl Into<Bytes>,
     ) -> Result<Delivery, TransportError> {
         let payload = payload.into();
-        let copies = if self.lock().faults.duplicate_inbound { 2 } else { 1 };
+        let copies = if self.lock().faults.duplicate_inbound {
+            2
+        } else {
+            1
+        };
         let mut first = None;
         for _ in 0..copies {
             let delivery = {
@@ -242,7 +249,11 @@ mod tests {
         assert_eq!(rx.recv().await.unwrap().payload, Bytes::from("1"));
         t.ack(d2).await.unwrap();
         t.ack(d2).await.unwrap();
-        assert_eq!(t.acked(), vec![d2], "a second ack of one delivery is a no-op");
+        assert_eq!(
+            t.acked(),
+            vec![d2],
+            "a second ack of one delivery is a no-op"
+        );
         assert_eq!(t.unacked(), vec![d1]);
         t.publish(Outbound::new("c", "x")).await.unwrap();
         assert_eq!(watch.recv().await.unwrap().topic, "c");
