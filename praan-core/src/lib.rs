@@ -5,7 +5,9 @@ pub mod codec;
 pub mod command;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod control;
 pub mod domain;
+pub mod engine;
 pub mod schedule;
 pub mod store;
 pub mod transport;

@@ -16,6 +16,7 @@
 //! count once).
 
 mod resolve;
+mod timeline;
 
 use std::time::Duration;
 
@@ -24,6 +25,7 @@ use chrono::{Datelike, Days, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use crate::domain::{Boundary, Recurrence, ScheduleRule, Timestamp, WindowEnd};
 
 pub use resolve::resolve_local;
+pub use timeline::{OVERLAP_HORIZON, PlannedInterval, overlapping, timeline};
 
 /// One window of a schedule: `[start, end)`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]

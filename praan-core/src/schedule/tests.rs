@@ -277,3 +277,63 @@ fn empty_or_reversed_ranges_expand_to_nothing() {
         Timestamp::MIN.saturating_add(Duration::from_secs(86_400 * 3)),
     );
 }
+
+#[test]
+fn timeline_shows_who_decides_and_where_windows_overlap() {
+    let low = rule(
+        r#"{"recurrenceType":"daily","startTime":"09:00","endTime":"17:00","fanSpeed":2,"timezone":"UTC"}"#,
+    );
+    let high = rule(
+        r#"{"recurrenceType":"daily","startTime":"12:00","endTime":"13:00","fanSpeed":4,"timezone":"UTC"}"#,
+    );
+    let other = rule(
+        r#"{"recurrenceType":"daily","startTime":"20:00","endTime":"21:00","fanSpeed":1,"timezone":"UTC"}"#,
+    );
+    let ids = [1u128, 2, 3].map(|n| crate::domain::ScheduleId::from_uuid(uuid::Uuid::from_u128(n)));
+    let plan = timeline(
+        &[(ids[0], &low), (ids[1], &high)],
+        ts("2026-12-01T10:00:00Z"),
+        ts("2026-12-01T18:00:00Z"),
+    );
+    let got: Vec<_> = plan
+        .iter()
+        .map(|p| {
+            (
+                p.start.to_string(),
+                p.end.to_string(),
+                p.fan_speed.get(),
+                p.overlapping,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "2026-12-01T10:00:00.000Z".to_owned(),
+                "2026-12-01T12:00:00.000Z".to_owned(),
+                2,
+                1
+            ),
+            (
+                "2026-12-01T12:00:00.000Z".to_owned(),
+                "2026-12-01T13:00:00.000Z".to_owned(),
+                4,
+                2
+            ),
+            (
+                "2026-12-01T13:00:00.000Z".to_owned(),
+                "2026-12-01T17:00:00.000Z".to_owned(),
+                2,
+                1
+            ),
+        ]
+    );
+    assert_eq!(plan[1].schedule_id, ids[1]);
+    let from = ts("2026-12-01T00:00:00Z");
+    assert_eq!(
+        overlapping(&high, &[(ids[0], &low), (ids[2], &other)], from),
+        [ids[0]]
+    );
+    assert!(overlapping(&other, &[(ids[0], &low), (ids[1], &high)], from).is_empty());
+}
