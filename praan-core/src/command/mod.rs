@@ -189,8 +189,7 @@ impl Deliveries {
             cmd.status = CommandStatus::Sent;
             cmd.sent_at.get_or_insert(now);
         }
-        let deadline = now.saturating_add(self.config.ack_timeout);
-        let deadline = cmd.expires_at.map_or(deadline, |e| deadline.min(e));
+        let deadline = self.next_wait(&cmd, now);
         cmd.next_deadline = Some(deadline);
         self.timers.insert((deadline, id));
         self.by_device.insert(cmd.device_id.clone(), id);
@@ -264,7 +263,7 @@ impl Deliveries {
                     CommandStatus::Expired,
                     "expiresAt passed before an ack",
                 );
-            } else if sent > self.config.max_retries {
+            } else if sent > self.config.max_retries || now >= self.final_deadline(&cmd) {
                 match cmd.attempts.last().and_then(|a| a.error.clone()) {
                     Some(e) => {
                         let why = format!("publishing failed after {sent} attempts: {e}");
@@ -285,6 +284,35 @@ impl Deliveries {
             self.effects.push_back(DeliveryEffect::Update(cmd.clone()));
             self.effects.push_back(DeliveryEffect::Finished(cmd));
         }
+    }
+
+    /// When the command's last wait ends: the attempts are on a fixed grid from the first
+    /// publish (`ackTimeout` apart), so a command is terminal `(maxRetries + 1) × ackTimeout` after
+    /// its first publish at the latest, even if praan was stopped or the clock jumped meanwhile
+    /// (missed attempts are skipped, never replayed one by one).
+    pub fn final_deadline(&self, cmd: &Command) -> Timestamp {
+        let first = cmd.attempts.first().map_or(cmd.created_at, |a| a.at);
+        first.saturating_add(
+            self.config
+                .ack_timeout
+                .saturating_mul(self.config.max_retries.saturating_add(1)),
+        )
+    }
+
+    /// When the wait after the attempt just made (at `now`) ends: the next grid point, or, if
+    /// that already passed, one ack timeout from now — never past the final deadline or
+    /// `expiresAt`.
+    fn next_wait(&self, cmd: &Command, now: Timestamp) -> Timestamp {
+        let first = cmd.attempts.first().map_or(now, |a| a.at);
+        let n = u32::try_from(cmd.attempts.len()).unwrap_or(u32::MAX);
+        let grid = first.saturating_add(self.config.ack_timeout.saturating_mul(n));
+        let wait = if grid > now {
+            grid
+        } else {
+            now.saturating_add(self.config.ack_timeout)
+                .min(self.final_deadline(cmd).max(now))
+        };
+        cmd.expires_at.map_or(wait, |e| wait.min(e))
     }
 
     /// When [`Deliveries::handle_timeout`] must next be called.

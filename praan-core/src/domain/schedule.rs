@@ -658,7 +658,7 @@ impl From<Schedule> for ScheduleRepr {
 }
 
 /// Which edge of a window a run is for.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Boundary {
     /// The window started.

@@ -67,6 +67,8 @@ pub(super) struct Actor {
     timers: BTreeSet<(Timestamp, Timer)>,
     waiters: HashMap<CommandId, Vec<Reply<Command>>>,
     events: broadcast::Sender<EngineEvent>,
+    /// The latest time the loop saw, to notice the clock stepping backwards.
+    last_now: Timestamp,
 }
 
 impl Actor {
@@ -89,6 +91,7 @@ impl Actor {
             timers: BTreeSet::new(),
             waiters: HashMap::new(),
             events,
+            last_now: Timestamp::MIN,
         }
     }
 
@@ -102,6 +105,7 @@ impl Actor {
     /// Rebuilds everything from the store and catches up level-triggered (PRODUCT.md §3).
     pub(super) async fn recover(&mut self) -> Result<(), EngineError> {
         let now = self.clock.now();
+        self.last_now = now;
         let unfinished = self.store.unfinished_commands().await?;
         self.deliveries.recover(now, unfinished);
         for control in self.store.control_states().await? {
@@ -191,8 +195,19 @@ impl Actor {
         }
     }
 
-    /// Runs every timer due at the clock's current time (idempotent).
+    /// Runs every timer due at the clock's current time (idempotent). If the clock stepped
+    /// backwards, every managed device is re-evaluated at the new time first: its schedule timers
+    /// were armed for a future that is now further away.
     async fn fire_due(&mut self) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        if now < self.last_now {
+            tracing::warn!(from = %self.last_now, to = %now, "the clock stepped backwards; re-evaluating schedules");
+            let devices: Vec<DeviceId> = self.devices.keys().cloned().collect();
+            for device in devices {
+                self.evaluate(&device, now).await?;
+            }
+        }
+        self.last_now = now;
         loop {
             let now = self.clock.now();
             self.deliveries.handle_timeout(now);
