@@ -10,6 +10,8 @@
 //! The model is written independently of `praan_core::control`: it recomputes the layers from
 //! the rules of PRODUCT.md §3 in the simplest way.
 
+#![allow(clippy::unwrap_used, reason = "a test: a failed unwrap is a failed test")]
+
 mod support;
 
 use std::{collections::BTreeSet, time::Duration};
@@ -163,7 +165,7 @@ impl ModelDevice {
                 .iter()
                 .map(|(_, _, speed)| *speed)
                 .max()
-                .map_or(FanState::OFF, |s| on(s)),
+                .map_or(FanState::OFF, on),
         );
         self.applied = keys;
     }
