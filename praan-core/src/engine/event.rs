@@ -2,13 +2,21 @@
 
 use serde::Serialize;
 
-use crate::domain::{Command, ControlState, DeviceId, PreClean, Presence, ScheduleId, ScheduleRun};
+use crate::domain::{
+    Command, ControlState, DeviceId, PreClean, Presence, Reading, ScheduleId, ScheduleRun,
+};
 
 /// Something that happened, for live subscribers. Lagging subscribers lose events (tokio's
 /// broadcast semantics); they never slow the engine down.
 #[derive(Clone, PartialEq, Debug, Serialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum EngineEvent {
+    /// A reading was stored (published by the ingestion pipeline through
+    /// [`Handle::event_sender`](super::Handle::event_sender)).
+    Reading {
+        /// The reading.
+        reading: Box<Reading>,
+    },
     /// A command was created or changed status.
     Command {
         /// The command as stored.
@@ -49,6 +57,7 @@ impl EngineEvent {
     /// The device the event is about.
     pub fn device_id(&self) -> &DeviceId {
         match self {
+            Self::Reading { reading } => reading.device_id(),
             Self::Command { command } => &command.device_id,
             Self::PreClean { pre_clean } => &pre_clean.device_id,
             Self::Schedule { device_id, .. } | Self::Presence { device_id, .. } => device_id,
