@@ -110,13 +110,31 @@ impl Deliveries {
             }
             self.supersede_older(now, &cmd);
             self.by_device.insert(cmd.device_id.clone(), cmd.command_id);
+            self.inflight.insert(cmd.command_id, cmd);
+        }
+        // Only the survivors (the newest per device) are armed or published, so a device that
+        // comes back gets one current command, never a burst of stale ones.
+        let mut survivors: Vec<Command> = self.inflight.values().cloned().collect();
+        survivors.sort_by_key(|c| (c.created_at, c.command_id));
+        for mut cmd in survivors {
+            let id = cmd.command_id;
             match cmd.next_deadline {
                 Some(deadline) => {
-                    self.timers.insert((deadline, cmd.command_id));
+                    self.timers.insert((deadline, id));
                 }
-                None => self.effects.push_back(DeliveryEffect::Publish(cmd.clone())),
+                None if cmd.expires_at.is_some_and(|e| e <= now) => {
+                    self.take(id);
+                    finish(
+                        &mut cmd,
+                        now,
+                        CommandStatus::Expired,
+                        "expired before it was sent",
+                    );
+                    self.effects.push_back(DeliveryEffect::Update(cmd.clone()));
+                    self.effects.push_back(DeliveryEffect::Finished(cmd));
+                }
+                None => self.effects.push_back(DeliveryEffect::Publish(cmd)),
             }
-            self.inflight.insert(cmd.command_id, cmd);
         }
     }
 

@@ -392,7 +392,8 @@ fn recover_rearms_from_stored_deadlines() {
     let eff = drain(&mut r);
     assert_eq!(
         names(&eff),
-        ["publish #1", "update superseded", "finished superseded"]
+        ["update superseded", "finished superseded", "publish #1"],
+        "stale commands are superseded before anything is published"
     );
     assert_eq!(r.len(), 3);
     assert_eq!(r.poll_timeout(), Some(at(20_000)));

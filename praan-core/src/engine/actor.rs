@@ -346,6 +346,9 @@ impl Actor {
                     });
                 }
                 DeliveryEffect::Publish(cmd) => {
+                    if self.deliveries.get(cmd.command_id).is_none() {
+                        continue; // finished (superseded, cancelled) since the publish was asked
+                    }
                     let topic = self.codec.topic(&cmd.device_id, TopicKind::Command);
                     let payload = self.codec.encode_command(&cmd);
                     let result = self
@@ -392,7 +395,11 @@ impl Actor {
                 source: "the command could not be stored; see the log".into(),
             }));
         }
-        Ok(self.deliveries.get(id).cloned().unwrap_or(cmd))
+        match self.deliveries.get(id) {
+            Some(in_flight) => Ok(in_flight.clone()),
+            // Finished already (e.g. expired before it was sent): as stored.
+            None => Ok(self.store.get_command(id).await?.unwrap_or(cmd)),
+        }
     }
 
     // ---- commands ----
@@ -622,6 +629,11 @@ impl Actor {
         reason: PresenceReason,
         at: Timestamp,
     ) -> Result<(), EngineError> {
+        if reason != PresenceReason::LastWill {
+            // The status topic and the shutdown notice are messages from the device itself (the
+            // Last Will is the broker's).
+            self.store.record_seen(device, at).await?;
+        }
         if online {
             self.arm_silence(device, at);
         } else if let Some(l) = self.liveness.get_mut(device) {

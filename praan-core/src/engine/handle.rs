@@ -76,7 +76,9 @@ pub enum DeviceEvent {
         /// When.
         at: Timestamp,
     },
-    /// Any valid message from the device was received at `at` (it is online).
+    /// A valid message from the device was received at `at` (it is online). The sender has
+    /// already stored `lastSeen` (ingestion does, in the same transaction as the readings); acks
+    /// and presence events record it themselves.
     Seen {
         /// The device.
         device_id: DeviceId,
