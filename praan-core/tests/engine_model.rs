@@ -10,7 +10,10 @@
 //! The model is written independently of `praan_core::control`: it recomputes the layers from
 //! the rules of PRODUCT.md §3 in the simplest way.
 
-#![allow(clippy::unwrap_used, reason = "a test: a failed unwrap is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test: a failed unwrap is a failed test"
+)]
 
 mod support;
 
@@ -236,7 +239,8 @@ async fn run_case(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     .await
                     .unwrap();
                 let m = &mut model[dev];
-                if m.base.is_none() {
+                // The device's own state is captured only when no pre-clean is being replaced.
+                if m.base.is_none() && m.pre_clean.is_none() {
                     m.base = m
                         .reported
                         .map(|(s, _)| if s.is_off() { FanState::OFF } else { s });

@@ -247,15 +247,11 @@ impl Deliveries {
         AckOutcome::Decided(Box::new(cmd))
     }
 
-    /// Cancels an in-flight command; returns it, or `None` if it is not in flight.
-    pub fn cancel(&mut self, now: Timestamp, id: CommandId) -> Option<Command> {
+    /// Cancels an in-flight command for the reason `why`; returns it, or `None` if it is not in
+    /// flight.
+    pub fn cancel(&mut self, now: Timestamp, id: CommandId, why: &str) -> Option<Command> {
         let mut cmd = self.take(id)?;
-        finish(
-            &mut cmd,
-            now,
-            CommandStatus::Cancelled,
-            "cancelled through the API",
-        );
+        finish(&mut cmd, now, CommandStatus::Cancelled, why);
         self.effects.push_back(DeliveryEffect::Update(cmd.clone()));
         self.effects
             .push_back(DeliveryEffect::Finished(cmd.clone()));

@@ -346,13 +346,16 @@ fn failed_publishes_are_retried_then_fail() {
 fn cancel_only_in_flight() {
     let mut m = machine(3);
     let c = sent(&mut m, command(1, 0), 0);
-    let done = m.cancel(at(5), c.command_id).unwrap();
+    let done = m
+        .cancel(at(5), c.command_id, "cancelled through the API")
+        .unwrap();
     assert_eq!(done.status, CommandStatus::Cancelled);
+    assert_eq!(done.error.as_deref(), Some("cancelled through the API"));
     assert_eq!(
         names(&drain(&mut m)),
         ["update cancelled", "finished cancelled"]
     );
-    assert!(m.cancel(at(6), c.command_id).is_none());
+    assert!(m.cancel(at(6), c.command_id, "again").is_none());
     assert_eq!(m.poll_timeout(), None);
 }
 

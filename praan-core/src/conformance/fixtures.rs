@@ -398,10 +398,12 @@ pub(crate) fn control(device_id: &str, updated_ms: i64) -> ControlState {
             WindowKey {
                 schedule_id: schedule_id(1),
                 start: at(updated_ms - 3_600_123),
+                fan_speed: speed(2),
             },
             WindowKey {
                 schedule_id: schedule_id(2),
                 start: at(updated_ms - 1_800_456),
+                fan_speed: speed(4),
             },
         ],
         active_pre_clean: Some(pre_clean_id(3)),

@@ -166,7 +166,9 @@ pub fn apply(state: &mut ControlState, now: Timestamp, event: ControlEvent<'_>) 
             reported,
         } => {
             decision.ended_pre_clean = state.active_pre_clean.replace(pre_clean_id);
-            if state.base.is_none() {
+            // Only an unmanaged device's own state is captured: while a pre-clean is being
+            // replaced, the reported state is that pre-clean's target, not the device's.
+            if state.base.is_none() && decision.ended_pre_clean.is_none() {
                 state.base = reported.map(|r| Intent {
                     state: normalise(r),
                     source: IntentSource::Reported,

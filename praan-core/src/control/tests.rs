@@ -26,6 +26,7 @@ fn window(s: u128, start: i64, end: i64, fan: u8) -> ActiveWindow {
         key: WindowKey {
             schedule_id: sched(s),
             start: at(start),
+            fan_speed: speed(fan),
         },
         end: at(end),
         fan_speed: speed(fan),

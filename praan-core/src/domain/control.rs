@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{CommandId, DeviceId, FanState, PreCleanId, ScheduleId, Timestamp};
+use super::{CommandId, DeviceId, FanSpeed, FanState, PreCleanId, ScheduleId, Timestamp};
 
 /// Where an intended state came from.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
@@ -49,10 +49,12 @@ pub struct Intent {
     pub since: Timestamp,
 }
 
-/// One schedule window, identified by its schedule and start: the unit of "applied windows".
+/// One schedule window as applied: its schedule, start and speed — the unit of "applied
+/// windows".
 ///
 /// Keyed by start as well as schedule, so that a window that ends exactly when the same schedule's
-/// next one starts is still a new boundary.
+/// next one starts is still a new boundary; and by speed, so that updating a running schedule's
+/// speed takes effect at once.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WindowKey {
@@ -60,6 +62,8 @@ pub struct WindowKey {
     pub schedule_id: ScheduleId,
     /// The window's start.
     pub start: Timestamp,
+    /// The schedule's speed when the window was applied.
+    pub fan_speed: FanSpeed,
 }
 
 /// Everything the control layers keep per device; persisted so a restart resumes exactly.

@@ -126,6 +126,12 @@ impl Actor {
                 self.arm_silence(&state.device_id, seen);
             }
         }
+        // The windows active now first (an overdue pre-clean still masks them), so that ending
+        // the pre-clean below restores to the state the schedules want now, in one command.
+        let devices: Vec<DeviceId> = self.devices.keys().cloned().collect();
+        for device in devices {
+            self.evaluate(&device, now).await?;
+        }
         let active = self.store.active_pre_cleans().await?;
         let active_ids: Vec<PreCleanId> = active.iter().map(|p| p.pre_clean_id).collect();
         for p in active {
@@ -150,10 +156,6 @@ impl Actor {
             .collect();
         for (device, id) in dangling {
             self.release_pre_clean(&device, id, now).await?;
-        }
-        let devices: Vec<DeviceId> = self.devices.keys().cloned().collect();
-        for device in devices {
-            self.evaluate(&device, now).await?;
         }
         self.drain(now).await?;
         Ok(())
@@ -245,7 +247,7 @@ impl Actor {
                 let _ = reply.send(r);
             }
             Request::CancelCommand(id, reply) => {
-                let r = match self.deliveries.cancel(now, id) {
+                let r = match self.deliveries.cancel(now, id, "cancelled through the API") {
                     Some(cmd) => Ok(cmd),
                     None => self.terminal_or_missing(id).await,
                 };
@@ -331,7 +333,11 @@ impl Actor {
                     }),
                     Err(e) => {
                         tracing::error!(command_id = %cmd.command_id, error = %e, "command not stored, not sent");
-                        self.deliveries.cancel(now, cmd.command_id);
+                        self.deliveries.cancel(
+                            now,
+                            cmd.command_id,
+                            "the command could not be stored",
+                        );
                         // The cancel's own effects concern a command that was never stored.
                         while self.deliveries.poll_effect().is_some() {}
                         unstored.push(cmd.command_id);
@@ -775,6 +781,15 @@ impl Actor {
             return Ok(Some(p));
         }
         let cmd = self.release_pre_clean(&p.device_id, id, now).await?;
+        if cmd.is_none() {
+            // Nothing to restore (unmanaged, or the state does not change): the override's own
+            // command must not go on retrying after the override ended.
+            if let Some(start) = p.command_id {
+                self.deliveries
+                    .cancel(now, start, "the pre-clean it applied has ended");
+                self.drain(now).await?;
+            }
+        }
         let restore = self
             .devices
             .get(&p.device_id)
@@ -1033,6 +1048,7 @@ impl Actor {
                         key: WindowKey {
                             schedule_id: s.schedule_id,
                             start: w.start,
+                            fan_speed: s.rule.fan_speed(),
                         },
                         end: w.end,
                         fan_speed: s.rule.fan_speed(),
