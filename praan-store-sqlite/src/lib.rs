@@ -1,1 +1,17 @@
 #![doc = include_str!("../README.md")]
+
+mod columns;
+mod commands;
+mod connect;
+mod control;
+mod devices;
+mod error;
+mod maintenance;
+#[cfg(test)]
+mod plans;
+mod pre_cleans;
+mod schedules;
+mod state;
+mod telemetry;
+
+pub use connect::{MIGRATIONS_TABLE, SqliteOptions, SqliteStore, Synchronous};

@@ -1,0 +1,265 @@
+//! The performance report of PERFORMANCE.md: each target measured side by side in one run, one
+//! line per target with its inputs, the figure, the target and PASS or FAIL.
+//!
+//! ```text
+//! cargo run --release -p praan-benches --bin report -- [--quick] [p1] [p7] [p10]
+//! ```
+//!
+//! `--quick` takes fewer runs (under two minutes on the 2-core reference machine); naming targets
+//! measures only those (default: all). P10 needs a MongoDB (`scripts/test-services.sh start &&
+//! source .services/env`); without `PRAAN_TEST_MONGODB_URI` its line says SKIPPED and why. The
+//! exit code is 0 when every target that ran passes, 1 when one fails, 2 when the report could
+//! not run.
+
+use std::{
+    io::Write as _,
+    process::ExitCode,
+    time::{Duration, Instant},
+};
+
+use praan_benches::sqlite::{BoxError, RawSqlite, Workload, runtime};
+use praan_core::{
+    domain::{Reading, Timestamp},
+    store::{BucketWidth, StatsQuery, TelemetryRepo},
+};
+use praan_store_sqlite::SqliteStore;
+
+/// The wall clock, which a benchmark report exists to read.
+#[allow(clippy::disallowed_methods)] // measuring elapsed time is this binary's job
+fn now() -> Instant {
+    Instant::now()
+}
+
+/// The median of `values` (the upper one of the middle two for an even count).
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn verdict(pass: bool) -> &'static str {
+    if pass { "PASS" } else { "FAIL" }
+}
+
+/// `12345.6` as `12,346`.
+fn thousands(v: f64) -> String {
+    let s = format!("{:.0}", v.max(0.0));
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+struct Line {
+    text: String,
+    pass: bool,
+}
+
+/// P1: `append_readings` ÷ a raw batched INSERT of the same rows into the same schema, batch by
+/// batch in alternating order, so both sides see the same machine at the same moment.
+async fn p1(quick: bool) -> Result<Line, BoxError> {
+    const DEVICES: usize = 1_000;
+    const BATCH: usize = 1_000;
+    let (runs, batches) = if quick { (3, 30) } else { (5, 100) };
+    let (mut store_rates, mut raw_rates, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for run in 0..runs {
+        let dir = tempfile::tempdir()?;
+        let url = format!("sqlite://{}", dir.path().join("store.db").display());
+        let store = SqliteStore::connect(&url).await?;
+        let raw = RawSqlite::create(&dir.path().join("raw.db")).await?;
+        let mut workload = Workload::new(DEVICES, 120_000)?;
+        let (mut store_time, mut raw_time) = (Duration::ZERO, Duration::ZERO);
+        for i in 0..batches {
+            let batch = workload.next_batch(BATCH)?;
+            let store_first = (run + i) % 2 == 0;
+            if store_first {
+                store_time += time_store(&store, &batch).await?;
+                raw_time += time_raw(&raw, &batch).await?;
+            } else {
+                raw_time += time_raw(&raw, &batch).await?;
+                store_time += time_store(&store, &batch).await?;
+            }
+        }
+        store.close().await;
+        raw.close().await;
+        let rows = (batches * BATCH) as f64;
+        let (s, r) = (
+            rows / store_time.as_secs_f64(),
+            rows / raw_time.as_secs_f64(),
+        );
+        store_rates.push(s);
+        raw_rates.push(r);
+        ratios.push(s / r);
+    }
+    let ratio = median(&mut ratios);
+    let pass = ratio >= 0.8;
+    Ok(Line {
+        text: format!(
+            "P1  SQLite append_readings (dedup + latest-state upsert) / raw sqlx batched INSERT, \
+             batches of {BATCH}, {} devices, {runs} runs x {batches} batches: store {} rows/s, \
+             raw {} rows/s (medians), ratio {ratio:.2} (median of runs; target >= 0.80) {}",
+            thousands(DEVICES as f64),
+            thousands(median(&mut store_rates)),
+            thousands(median(&mut raw_rates)),
+            verdict(pass)
+        ),
+        pass,
+    })
+}
+
+async fn time_store(store: &SqliteStore, batch: &[Reading]) -> Result<Duration, BoxError> {
+    let start = now();
+    let done = store.append_readings(batch).await?;
+    let took = start.elapsed();
+    if done.inserted != batch.len() as u64 {
+        return Err(format!("store stored {} of {}", done.inserted, batch.len()).into());
+    }
+    Ok(took)
+}
+
+async fn time_raw(raw: &RawSqlite, batch: &[Reading]) -> Result<Duration, BoxError> {
+    let start = now();
+    let inserted = raw.insert(batch).await?;
+    let took = start.elapsed();
+    if inserted != batch.len() as u64 {
+        return Err(format!("raw stored {inserted} of {}", batch.len()).into());
+    }
+    Ok(took)
+}
+
+/// P7: statistics with hourly buckets over 1,000,000 readings of one device (one every two
+/// minutes, the devices' cadence: about 3.8 years, 33,334 buckets).
+async fn p7(quick: bool) -> Result<Line, BoxError> {
+    const READINGS: usize = 1_000_000;
+    const INTERVAL_MS: i64 = 120_000;
+    let runs = if quick { 3 } else { 7 };
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}", dir.path().join("p7.db").display());
+    let store = SqliteStore::connect(&url).await?;
+    let mut workload = Workload::new(1, INTERVAL_MS)?;
+    let mut first = None;
+    let mut last = None;
+    for _ in 0..READINGS / 10_000 {
+        let batch = workload.next_batch(10_000)?;
+        first = first.or_else(|| batch.first().map(Reading::timestamp));
+        last = batch.last().map(Reading::timestamp).or(last);
+        store.append_readings(&batch).await?;
+    }
+    let (Some(start), Some(last)) = (first, last) else {
+        return Err("no readings were generated".into());
+    };
+    let end = Timestamp::from_unix_millis(last.unix_millis() + 1)?;
+    let Some(device) = workload
+        .next_batch(1)?
+        .first()
+        .map(|r| r.device_id().clone())
+    else {
+        return Err("no device".into());
+    };
+    let query = StatsQuery {
+        start,
+        end,
+        bucket: Some("1h".parse::<BucketWidth>()?),
+    };
+    // One query to warm the page cache, as a server that answers charts all day has it.
+    let warm = store.statistics(&device, &query).await?;
+    if warm.count != READINGS as u64 {
+        return Err(format!("statistics counted {} readings", warm.count).into());
+    }
+    let buckets = warm.buckets.as_ref().map_or(0, Vec::len);
+    let mut millis = Vec::new();
+    for _ in 0..runs {
+        let started = now();
+        let stats = store.statistics(&device, &query).await?;
+        millis.push(started.elapsed().as_secs_f64() * 1e3);
+        if stats.count != READINGS as u64 {
+            return Err(format!("statistics counted {} readings", stats.count).into());
+        }
+    }
+    store.close().await;
+    let ms = median(&mut millis);
+    let pass = ms <= 200.0;
+    Ok(Line {
+        text: format!(
+            "P7  SQLite statistics with 1h buckets over {} readings of one device ({} buckets, \
+             every metric), {runs} runs: median {ms:.1} ms (target <= 200 ms) {}",
+            thousands(READINGS as f64),
+            thousands(buckets as f64),
+            verdict(pass)
+        ),
+        pass,
+    })
+}
+
+/// P10: MongoDB `append_readings` ÷ a raw `insert_many` of the same documents (see
+/// `praan_benches::mongo`). Skipped, and said so, without a server.
+async fn p10(quick: bool) -> Result<Line, BoxError> {
+    let Ok(uri) = std::env::var("PRAAN_TEST_MONGODB_URI") else {
+        return Ok(Line {
+            text: "P10 MongoDB append ÷ raw insert_many: SKIPPED (PRAAN_TEST_MONGODB_URI is not \
+                   set; run `scripts/test-services.sh start && source .services/env` first)"
+                .to_owned(),
+            pass: true,
+        });
+    };
+    let r = praan_benches::mongo::p10(&uri, quick).await?;
+    Ok(Line {
+        text: format!(
+            "P10 MongoDB append_readings ÷ raw insert_many, batches of {} over {} devices, {} \
+             rounds: {} ÷ {} readings/s = {:.2} (target >= {}) {}",
+            r.batch,
+            r.devices,
+            r.rounds,
+            thousands(r.store_per_sec),
+            thousands(r.raw_per_sec),
+            r.ratio,
+            praan_benches::mongo::P10_TARGET,
+            verdict(r.passes())
+        ),
+        pass: r.passes(),
+    })
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let named: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let wanted = |target: &str| named.is_empty() || named.contains(&target);
+    let result = runtime().and_then(|rt| {
+        rt.block_on(async {
+            let mut all = true;
+            let print = |line: &Line| writeln!(std::io::stdout(), "{}", line.text);
+            if wanted("p1") {
+                let line = p1(quick).await?;
+                print(&line)?;
+                all &= line.pass;
+            }
+            if wanted("p7") {
+                let line = p7(quick).await?;
+                print(&line)?;
+                all &= line.pass;
+            }
+            if wanted("p10") {
+                let line = p10(quick).await?;
+                print(&line)?;
+                all &= line.pass;
+            }
+            Ok::<bool, BoxError>(all)
+        })
+    });
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("report: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
