@@ -19,35 +19,8 @@ use praan_core::{
 
 // ---- small helpers (this file only) ----
 
-const SCHEDULE: CommandSource = CommandSource::Schedule;
-const MANUAL: CommandSource = CommandSource::Manual;
-const PRECLEAN: CommandSource = CommandSource::Preclean;
-const RESTORE: CommandSource = CommandSource::Restore;
-
-const APPLIED: RunOutcome = RunOutcome::Applied;
 const MASKED_PRECLEAN: RunOutcome = RunOutcome::MaskedByPreclean;
 const MASKED_HIGHER: RunOutcome = RunOutcome::MaskedByHigherSchedule;
-const START: Boundary = Boundary::Start;
-const END: Boundary = Boundary::End;
-
-type Logged = (Timestamp, String, u8, CommandSource);
-
-/// The expected command log from literals: (RFC 3339 time, action, value, source).
-fn expected(list: &[(&str, &str, u8, CommandSource)]) -> Vec<Logged> {
-    list.iter()
-        .map(|(t, a, v, s)| (ts(t), (*a).to_owned(), *v, *s))
-        .collect()
-}
-
-/// What was sent, with when and why (the source as stored on the command).
-async fn logged(sim: &Sim, sent: &[Sent]) -> Vec<Logged> {
-    let mut out = Vec::new();
-    for s in sent {
-        let source = sim.stored(s.command_id).await.source;
-        out.push((s.at, s.action.clone(), s.value, source));
-    }
-    out
-}
 
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
@@ -100,10 +73,6 @@ async fn runs(sim: &Sim, id: ScheduleId) -> Vec<(Timestamp, Boundary, RunOutcome
         .into_iter()
         .map(|r| (r.at, r.boundary, r.outcome))
         .collect()
-}
-
-fn expected_runs(list: &[(&str, Boundary, RunOutcome)]) -> Vec<(Timestamp, Boundary, RunOutcome)> {
-    list.iter().map(|(t, b, o)| (ts(t), *b, *o)).collect()
 }
 
 /// Records a state the device reported (as a reading or an ack would).

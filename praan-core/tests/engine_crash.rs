@@ -18,32 +18,6 @@ use praan_core::{
 
 // ---- small helpers (this file only) ----
 
-const SCHEDULE: CommandSource = CommandSource::Schedule;
-const MANUAL: CommandSource = CommandSource::Manual;
-const PRECLEAN: CommandSource = CommandSource::Preclean;
-const RESTORE: CommandSource = CommandSource::Restore;
-
-const APPLIED: RunOutcome = RunOutcome::Applied;
-const START: Boundary = Boundary::Start;
-const END: Boundary = Boundary::End;
-
-type Logged = (Timestamp, String, u8, CommandSource);
-
-fn expected(list: &[(&str, &str, u8, CommandSource)]) -> Vec<Logged> {
-    list.iter()
-        .map(|(t, a, v, s)| (ts(t), (*a).to_owned(), *v, *s))
-        .collect()
-}
-
-async fn logged(sim: &Sim, sent: &[Sent]) -> Vec<Logged> {
-    let mut out = Vec::new();
-    for s in sent {
-        let source = sim.stored(s.command_id).await.source;
-        out.push((s.at, s.action.clone(), s.value, source));
-    }
-    out
-}
-
 async fn start_pre_clean(sim: &Sim, device: &str, mode: FanMode, seconds: u64) -> PreCleanStarted {
     sim.handle
         .start_pre_clean(PreCleanRequest {
@@ -93,10 +67,6 @@ async fn runs(sim: &Sim, id: ScheduleId) -> Vec<(Timestamp, Boundary, RunOutcome
         .into_iter()
         .map(|r| (r.at, r.boundary, r.outcome))
         .collect()
-}
-
-fn expected_runs(list: &[(&str, Boundary, RunOutcome)]) -> Vec<(Timestamp, Boundary, RunOutcome)> {
-    list.iter().map(|(t, b, o)| (ts(t), *b, *o)).collect()
 }
 
 /// Every command of the device, oldest first.

@@ -21,8 +21,9 @@ use praan_core::{
     clock::{Clock, FakeClock},
     codec::{Codec, TopicKind},
     domain::{
-        Ack, AckStatus, Command, CommandId, CommandSource, ControlState, Device, DeviceId,
-        FanSpeed, FanState, Instruction, RuleSpec, Schedule, Timestamp, Timezone,
+        Ack, AckStatus, Boundary, Command, CommandId, CommandSource, ControlState, Device,
+        DeviceId, FanSpeed, FanState, Instruction, RuleSpec, RunOutcome, Schedule, Timestamp,
+        Timezone,
     },
     engine::{CommandRequest, DeviceEvent, Engine, EngineConfig, Handle},
     store::{DeviceRepo, MemoryStore, Store},
@@ -306,6 +307,48 @@ pub fn decode_command(o: &Outbound, at: Timestamp) -> Sent {
         at,
         raw: o.payload.to_vec(),
     }
+}
+
+/// Command sources, short, for expectation tables.
+pub const SCHEDULE: CommandSource = CommandSource::Schedule;
+pub const MANUAL: CommandSource = CommandSource::Manual;
+pub const PRECLEAN: CommandSource = CommandSource::Preclean;
+pub const RESTORE: CommandSource = CommandSource::Restore;
+
+/// Run outcomes and boundaries, short, for expectation tables.
+pub const APPLIED: RunOutcome = RunOutcome::Applied;
+pub const START: Boundary = Boundary::Start;
+pub const END: Boundary = Boundary::End;
+
+/// Expected schedule runs, from literals: (RFC 3339 time, boundary, outcome).
+pub fn expected_runs(
+    list: &[(&str, Boundary, RunOutcome)],
+) -> Vec<(Timestamp, Boundary, RunOutcome)> {
+    list.iter().map(|(t, b, o)| (ts(t), *b, *o)).collect()
+}
+
+/// One published command as a log line: when, action, value, and the stored command's source.
+pub type Logged = (Timestamp, String, u8, CommandSource);
+
+/// The expected command log, from literals: (RFC 3339 time, action, value, source).
+pub fn expected(list: &[(&str, &str, u8, CommandSource)]) -> Vec<Logged> {
+    list.iter()
+        .map(|(t, a, v, s)| (ts(t), (*a).to_owned(), *v, *s))
+        .collect()
+}
+
+/// The log of `sent`, with each command's source read from the store.
+pub async fn logged(sim: &Sim, sent: &[Sent]) -> Vec<Logged> {
+    let mut out = Vec::new();
+    for s in sent {
+        out.push((
+            s.at,
+            s.action.clone(),
+            s.value,
+            sim.stored(s.command_id).await.source,
+        ));
+    }
+    out
 }
 
 /// `(action, value)` pairs, for compact expectations.
