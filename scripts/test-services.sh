@@ -22,6 +22,12 @@
 #           directory, the TTL monitor every second (`ttlMonitorSleepSecs=1`, for the retention
 #           tests) and a 0.25 GB cache; initiated with pymongo (from the same requirements file),
 #           then awaited until it is a writable primary. Exports PRAAN_TEST_MONGODB_URI.
+#   mosquitto
+#           Debian's `mosquitto` and `mosquitto-clients` (and `openssl`, which the TLS test uses to
+#           make its certificates), installed with apt-get (after one `apt-get update`) when
+#           `mosquitto` or `openssl` is not on PATH. Nothing is kept running: the tests start their
+#           own Mosquitto child processes on free loopback ports, each with its own config, so the
+#           script only makes sure the binaries exist. Exports PRAAN_TEST_MOSQUITTO_BIN.
 #
 # Adding a service: write <name>_start, <name>_stop, <name>_status and <name>_env functions like
 # mongod's below, and add <name> to SERVICES.
@@ -31,7 +37,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STATE="$ROOT/.services"
 VENV="$STATE/venv"
 ENV_FILE="$STATE/env"
-SERVICES=(mongod)
+SERVICES=(mongod mosquitto)
 
 log() { printf 'test-services: %s\n' "$*" >&2; }
 die() {
@@ -188,6 +194,51 @@ mongod_status() {
 mongod_env() {
     mongod_running || return 0
     echo "export PRAAN_TEST_MONGODB_URI='mongodb://127.0.0.1:$(mongod_port)/?replicaSet=$MONGO_REPLSET'"
+}
+
+# ---- mosquitto -------------------------------------------------------------------------------
+
+# The broker binary (Debian installs it in /usr/sbin, which a non-root PATH may lack).
+mosquitto_bin() {
+    command -v mosquitto 2>/dev/null || { [ -x /usr/sbin/mosquitto ] && echo /usr/sbin/mosquitto; } || true
+}
+
+mosquitto_start() {
+    if [ -n "$(mosquitto_bin)" ] && command -v openssl >/dev/null; then
+        log "mosquitto is installed ($(mosquitto_bin)); tests start their own brokers"
+        return 0
+    fi
+    command -v apt-get >/dev/null || die "mosquitto or openssl is not on PATH and there is no apt-get to install them"
+    log "installing mosquitto, mosquitto-clients and openssl with apt-get"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2 || die "apt-get update failed"
+    # The package's own broker service is not wanted (the tests start their own brokers): where
+    # no policy-rc.d exists, a temporary one keeps the package scripts from starting it.
+    local policy=/usr/sbin/policy-rc.d ours=0 rc=0
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && ours=1
+    fi
+    apt-get install -y -qq --no-install-recommends mosquitto mosquitto-clients openssl >&2 || rc=$?
+    [ "$ours" -eq 0 ] || rm -f "$policy"
+    [ "$rc" -eq 0 ] || die "apt-get install mosquitto mosquitto-clients openssl failed"
+    [ -n "$(mosquitto_bin)" ] || die "mosquitto is still not on PATH after installing it"
+    log "installed $(mosquitto_bin)"
+}
+
+# Nothing to stop: every Mosquitto the tests start is their own child process.
+mosquitto_stop() { :; }
+
+mosquitto_status() {
+    if [ -n "$(mosquitto_bin)" ]; then
+        echo "mosquitto: installed at $(mosquitto_bin) (the tests start their own brokers)"
+    else
+        echo "mosquitto: not installed"
+    fi
+}
+
+mosquitto_env() {
+    [ -n "$(mosquitto_bin)" ] || return 0
+    echo "export PRAAN_TEST_MOSQUITTO_BIN='$(mosquitto_bin)'"
 }
 
 # ---- commands --------------------------------------------------------------------------------

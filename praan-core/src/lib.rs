@@ -8,6 +8,7 @@ pub mod conformance;
 pub mod control;
 pub mod domain;
 pub mod engine;
+pub mod ingest;
 pub mod schedule;
 pub mod store;
 pub mod transport;

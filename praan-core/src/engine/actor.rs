@@ -168,7 +168,7 @@ impl Actor {
         mut inbox: mpsc::Receiver<Request>,
     ) -> Result<(), EngineError> {
         loop {
-            self.fire_due().await?;
+            self.step_timers().await;
             let next = [
                 self.timers.first().map(|(t, _)| *t),
                 self.deliveries.poll_timeout(),
@@ -187,13 +187,23 @@ impl Actor {
                 request = inbox.recv() => match request {
                     Some(request) => {
                         // Timers due by now come first, so a request sees their effects.
-                        self.fire_due().await?;
-                        self.handle(request).await?;
+                        self.step_timers().await;
+                        if let Err(e) = self.handle(request).await {
+                            tracing::error!(error = %e, "engine step failed; carrying on");
+                        }
                     }
                     None => return Ok(()),
                 },
                 () = sleep => {}
             }
+        }
+    }
+
+    /// Runs the due timers; a failure (the store is down) is logged and the engine carries on —
+    /// an outage must not stop command delivery, schedules and presence for good.
+    async fn step_timers(&mut self) {
+        if let Err(e) = self.fire_due().await {
+            tracing::error!(error = %e, "engine timers failed; carrying on");
         }
     }
 

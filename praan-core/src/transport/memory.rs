@@ -52,7 +52,8 @@ pub struct MemoryTransport {
 
 #[derive(Debug)]
 struct Shared {
-    inbound: mpsc::Sender<Inbound>,
+    /// `None` once [`MemoryTransport::close_inbound`] was called.
+    inbound: Mutex<Option<mpsc::Sender<Inbound>>>,
     outbound_watch: broadcast::Sender<Outbound>,
     connected: AtomicBool,
     state: Mutex<State>,
@@ -75,7 +76,7 @@ impl MemoryTransport {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let (outbound_watch, _) = broadcast::channel(1024);
         let shared = Arc::new(Shared {
-            inbound: tx,
+            inbound: Mutex::new(Some(tx)),
             outbound_watch,
             connected: AtomicBool::new(true),
             state: Mutex::new(State::default()),
@@ -106,6 +107,13 @@ impl MemoryTransport {
         };
         let mut first = None;
         for _ in 0..copies {
+            let sender = self
+                .shared
+                .inbound
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone()
+                .ok_or(TransportError::Closed)?;
             let delivery = {
                 let mut st = self.lock();
                 let d = Delivery::new(st.next_delivery);
@@ -119,13 +127,20 @@ impl MemoryTransport {
                 payload: payload.clone(),
                 delivery,
             };
-            self.shared
-                .inbound
-                .send(msg)
-                .await
-                .map_err(|_| TransportError::Closed)?;
+            sender.send(msg).await.map_err(|_| TransportError::Closed)?;
         }
         first.ok_or(TransportError::Closed)
+    }
+
+    /// Closes the inbound channel, as a real transport does when it shuts down: the consumer
+    /// receives what was already sent, then `None`; later [`MemoryTransport::inject`]s fail with
+    /// [`TransportError::Closed`].
+    pub fn close_inbound(&self) {
+        self.shared
+            .inbound
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
     }
 
     /// Sets the fault plan.
@@ -294,6 +309,16 @@ mod tests {
         assert_eq!(t.published().len(), 1);
         assert_eq!(t.release_held(), 1);
         assert_eq!(t.published().len(), 2);
+
+        t.close_inbound();
+        assert!(matches!(
+            t.inject("t", "late").await,
+            Err(TransportError::Closed)
+        ));
+        assert!(
+            rx.recv().await.is_none(),
+            "the consumer sees the channel close"
+        );
 
         t.set_connected(false);
         assert!(!t.is_connected());

@@ -5,8 +5,14 @@
 //! be shared (`Arc<dyn Transport>`). Inbound messages carry a [`Delivery`] token: the transport
 //! acknowledges the message to the broker only when [`Transport::ack`] is called with it, which is
 //! how a reading is acknowledged only after the store committed it.
+//!
+//! [`MemoryTransport`] is the in-process reference; `MqttTransport` (feature `mqtt`; its module
+//! `mqtt` tells how it connects, acknowledges and applies backpressure) talks to a real broker
+//! through rumqttc.
 
 mod memory;
+#[cfg(feature = "mqtt")]
+pub mod mqtt;
 
 use std::{borrow::Cow, fmt};
 
@@ -14,6 +20,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 pub use memory::{Faults, MemoryTransport};
+#[cfg(feature = "mqtt")]
+pub use mqtt::{ClientAuth, MqttConfig, MqttStats, MqttTransport, ReconnectBackoff, TlsConfig};
 
 /// MQTT quality of service.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
@@ -92,6 +100,21 @@ pub enum TransportError {
     /// The transport has shut down.
     #[error("transport closed")]
     Closed,
+    /// The message is larger than the transport's maximum packet size (it was not sent; sending it
+    /// again will not help).
+    #[error("a packet of {size} bytes exceeds the maximum packet size of {max} bytes")]
+    TooLarge {
+        /// The packet's size in bytes.
+        size: usize,
+        /// The largest packet the transport sends.
+        max: usize,
+    },
+    /// The transport's configuration is unusable.
+    #[error("invalid transport configuration: {reason}")]
+    Config {
+        /// What is wrong.
+        reason: Cow<'static, str>,
+    },
     /// Any other failure.
     #[error("transport failed while {context}")]
     Backend {
