@@ -5,6 +5,12 @@ use praan_core::domain::Timestamp;
 pub mod mongo;
 pub mod sqlite;
 
+/// The median of `values` (the upper one of the middle two for an even count; NaN when empty).
+pub fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
 /// The reading of PRODUCT.md §1, as a device publishes it.
 pub const READING: &[u8] = br#"{"deviceId":"AIR_PURIFIER_001","timestamp":"2025-12-27T10:00:00.000Z","networkStrength":84.12,"fanSpeed":3,"powerOn":true,"temperature":25.4,"humidity":61.02,"pm1":14.7,"pm25":36.1,"pm10":48.9,"sound":44.3,"voc":31.5}"#;
 

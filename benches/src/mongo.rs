@@ -10,13 +10,16 @@
 //! least work that stores them. Rounds alternate which side goes first, and the figure is the
 //! median of the per-round ratios.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mongodb::{Collection, bson::RawDocumentBuf};
 use praan_core::{
+    clock::Stopwatch,
     domain::{DeviceId, FanSpeed, Metrics, PerMetric, Reading, Timestamp},
     store::TelemetryRepo,
 };
+
+use crate::median;
 use praan_store_mongo::{MongoStore, RetentionConfig, collections, reading_document};
 
 /// A boxed error, for bench setup.
@@ -87,18 +90,6 @@ impl P10 {
     pub fn passes(&self) -> bool {
         self.ratio >= P10_TARGET
     }
-}
-
-/// The wall clock, which a benchmark exists to read.
-#[allow(clippy::disallowed_methods)] // measuring elapsed time is this module's job
-fn now() -> Instant {
-    Instant::now()
-}
-
-/// The median of `values` (the upper one of the middle two for an even count).
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// `count` full readings, reading `n` (from `first`) being device `n % devices`'s reading number
@@ -172,7 +163,7 @@ async fn measure(uri: &str, plan: Plan) -> Result<P10, BoxError> {
             let mut store_time = Duration::ZERO;
             let mut raw_time = Duration::ZERO;
             for first in [round % 2 == 0, round % 2 == 1] {
-                let started = now();
+                let started = Stopwatch::start();
                 if first {
                     for chunk in batch.chunks(plan.batch) {
                         let outcome = store.append_readings(chunk).await?;

@@ -61,6 +61,25 @@ impl Clock for SystemClock {
     }
 }
 
+/// A monotonic stopwatch, for measuring how long something took (benchmarks, latency figures).
+/// It is not a source of "now": use a [`Clock`] for that. With [`SystemClock`], the only code
+/// allowed to read a real clock.
+#[derive(Clone, Copy, Debug)]
+pub struct Stopwatch(std::time::Instant);
+
+impl Stopwatch {
+    /// Starts measuring.
+    #[allow(clippy::disallowed_methods)] // the monotonic clock, read here and only here
+    pub fn start() -> Self {
+        Self(std::time::Instant::now())
+    }
+
+    /// How long since [`Stopwatch::start`].
+    pub fn elapsed(&self) -> Duration {
+        self.0.elapsed()
+    }
+}
+
 /// A clock that moves only when told to: for deterministic tests of everything timed.
 ///
 /// Clones share one time. [`FakeClock::advance`] and [`FakeClock::set`] wake every sleeper whose
@@ -320,6 +339,13 @@ mod tests {
             })
         })
         .await
+    }
+
+    #[test]
+    fn stopwatch_measures_forward() {
+        let watch = Stopwatch::start();
+        let first = watch.elapsed();
+        assert!(watch.elapsed() >= first, "monotonic");
     }
 
     #[tokio::test(flavor = "current_thread")]

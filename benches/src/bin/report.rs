@@ -11,30 +11,18 @@
 //! exit code is 0 when every target that ran passes, 1 when one fails, 2 when the report could
 //! not run.
 
-use std::{
-    io::Write as _,
-    process::ExitCode,
-    time::{Duration, Instant},
-};
+use std::{io::Write as _, process::ExitCode, time::Duration};
 
-use praan_benches::sqlite::{BoxError, RawSqlite, Workload, runtime};
+use praan_benches::{
+    median,
+    sqlite::{BoxError, RawSqlite, Workload, runtime},
+};
 use praan_core::{
+    clock::Stopwatch,
     domain::{Reading, Timestamp},
     store::{BucketWidth, StatsQuery, TelemetryRepo},
 };
 use praan_store_sqlite::SqliteStore;
-
-/// The wall clock, which a benchmark report exists to read.
-#[allow(clippy::disallowed_methods)] // measuring elapsed time is this binary's job
-fn now() -> Instant {
-    Instant::now()
-}
-
-/// The median of `values` (the upper one of the middle two for an even count).
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
-}
 
 fn verdict(pass: bool) -> &'static str {
     if pass { "PASS" } else { "FAIL" }
@@ -111,7 +99,7 @@ async fn p1(quick: bool) -> Result<Line, BoxError> {
 }
 
 async fn time_store(store: &SqliteStore, batch: &[Reading]) -> Result<Duration, BoxError> {
-    let start = now();
+    let start = Stopwatch::start();
     let done = store.append_readings(batch).await?;
     let took = start.elapsed();
     if done.inserted != batch.len() as u64 {
@@ -121,7 +109,7 @@ async fn time_store(store: &SqliteStore, batch: &[Reading]) -> Result<Duration, 
 }
 
 async fn time_raw(raw: &RawSqlite, batch: &[Reading]) -> Result<Duration, BoxError> {
-    let start = now();
+    let start = Stopwatch::start();
     let inserted = raw.insert(batch).await?;
     let took = start.elapsed();
     if inserted != batch.len() as u64 {
@@ -172,7 +160,7 @@ async fn p7(quick: bool) -> Result<Line, BoxError> {
     let buckets = warm.buckets.as_ref().map_or(0, Vec::len);
     let mut millis = Vec::new();
     for _ in 0..runs {
-        let started = now();
+        let started = Stopwatch::start();
         let stats = store.statistics(&device, &query).await?;
         millis.push(started.elapsed().as_secs_f64() * 1e3);
         if stats.count != READINGS as u64 {
