@@ -110,11 +110,13 @@ async fn a_locked_database_during_a_burst_loses_nothing_and_bounds_memory() {
     );
     let pipeline = tokio::spawn(pipeline);
 
-    let injector = {
+    // The burst, in two halves: the second starts only once the database is locked, so the
+    // outage always meets readings still to be stored (whatever the machine's speed).
+    let inject = |from: i64, to: i64| {
         let transport = transport.clone();
         tokio::spawn(async move {
-            let mut sent = Vec::with_capacity(TOTAL as usize);
-            for n in 0..TOTAL {
+            let mut sent = Vec::with_capacity((to - from) as usize);
+            for n in from..to {
                 let at = base.saturating_add(Duration::from_secs(n as u64));
                 let payload = format!(
                     r#"{{"timestamp":"{}","pm25":{}.25,"temperature":21.5,"fanSpeed":2,"powerOn":true}}"#,
@@ -127,22 +129,24 @@ async fn a_locked_database_during_a_burst_loses_nothing_and_bounds_memory() {
             sent
         })
     };
-
-    // The burst is under way: some batches are committed, every device has been seen.
-    until("the first batches", &clock, || {
-        monitor.stats().readings_stored >= 10 * BATCH as u64
+    let half = TOTAL / 2;
+    let first_half = inject(0, half);
+    until("the first half stored", &clock, || {
+        first_half.is_finished() && monitor.stats().readings_stored >= half as u64
     })
     .await;
+    let mut sent = first_half.await.unwrap();
     // A round trip: the engine has handled every `Seen` so far (no engine write during the lock).
     engine.control(dev(0)).await.unwrap();
 
-    // Another process locks the database.
+    // Another process locks the database; then the second half arrives.
     let mut other = SqliteConnection::connect(&url).await.unwrap();
     sqlx::query("BEGIN EXCLUSIVE")
         .execute(&mut other)
         .await
         .unwrap();
     let failures = monitor.stats().store_failures;
+    let injector = inject(half, TOTAL);
     until("a failed commit", &clock, || {
         monitor.stats().store_failures > failures
     })
@@ -193,7 +197,7 @@ async fn a_locked_database_during_a_burst_loses_nothing_and_bounds_memory() {
         injector.is_finished() && transport.acked().len() == TOTAL as usize
     })
     .await;
-    let sent = injector.await.unwrap();
+    sent.extend(injector.await.unwrap());
     assert_eq!(
         transport.acked(),
         sent,
