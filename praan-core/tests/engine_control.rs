@@ -89,32 +89,6 @@ async fn report(sim: &Sim, device: &str, state: FanState) {
         .expect("the store answers");
 }
 
-/// Runs the simulation to `until`, stopping at every deadline on the way and acking every command
-/// as soon as it is published (a well-behaved device): no retries. Returns what was sent.
-async fn run_acking(sim: &mut Sim, until: Timestamp) -> Vec<Sent> {
-    let mut out = sim.ack_new().await;
-    for _ in 0..100_000 {
-        match sim
-            .clock
-            .next_deadline()
-            .filter(|d| *d <= until && *d > sim.now())
-        {
-            Some(deadline) => sim.advance_to(deadline).await,
-            None => {
-                sim.advance_to(until).await;
-                out.extend(sim.ack_new().await);
-                return out;
-            }
-        }
-        out.extend(sim.ack_new().await);
-    }
-    panic!("the simulation did not reach {until}");
-}
-
-async fn run_acking_to(sim: &mut Sim, until: &str) -> Vec<Sent> {
-    run_acking(sim, ts(until)).await
-}
-
 // ---- schedules ----
 
 /// Old bug: a schedule created in the middle of its window waited for the next week.

@@ -122,31 +122,6 @@ async fn outcomes(sim: &mut Sim, device: &str) -> Vec<(CommandSource, CommandSta
         .collect()
 }
 
-/// Runs to `until`, stopping at every deadline, acking each command as soon as it is published.
-async fn run_acking(sim: &mut Sim, until: Timestamp) -> Vec<Sent> {
-    let mut out = sim.ack_new().await;
-    for _ in 0..100_000 {
-        match sim
-            .clock
-            .next_deadline()
-            .filter(|d| *d <= until && *d > sim.now())
-        {
-            Some(deadline) => sim.advance_to(deadline).await,
-            None => {
-                sim.advance_to(until).await;
-                out.extend(sim.ack_new().await);
-                return out;
-            }
-        }
-        out.extend(sim.ack_new().await);
-    }
-    panic!("the simulation did not reach {until}");
-}
-
-async fn run_acking_to(sim: &mut Sim, until: &str) -> Vec<Sent> {
-    run_acking(sim, ts(until)).await
-}
-
 /// The engine dies now; the clock reaches `at` while it is down; a new engine starts from the
 /// same store. Returns what the new engine published as it started.
 async fn down_until(sim: &mut Sim, at: &str) -> Vec<Sent> {

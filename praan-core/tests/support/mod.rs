@@ -293,6 +293,33 @@ impl Sim {
     }
 }
 
+/// Runs the simulation to `until`, stopping at every deadline on the way and acking every command
+/// as soon as it is published (a well-behaved device): no retries. Returns what was sent.
+pub async fn run_acking(sim: &mut Sim, until: Timestamp) -> Vec<Sent> {
+    let mut out = sim.ack_new().await;
+    for _ in 0..100_000 {
+        match sim
+            .clock
+            .next_deadline()
+            .filter(|d| *d <= until && *d > sim.now())
+        {
+            Some(deadline) => sim.advance_to(deadline).await,
+            None => {
+                sim.advance_to(until).await;
+                out.extend(sim.ack_new().await);
+                return out;
+            }
+        }
+        out.extend(sim.ack_new().await);
+    }
+    panic!("the simulation did not reach {until}");
+}
+
+/// [`run_acking`] to an RFC 3339 instant.
+pub async fn run_acking_to(sim: &mut Sim, until: &str) -> Vec<Sent> {
+    run_acking(sim, ts(until)).await
+}
+
 /// Decodes a published command payload as a device would.
 pub fn decode_command(o: &Outbound, at: Timestamp) -> Sent {
     let codec = Codec::default();
