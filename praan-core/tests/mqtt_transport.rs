@@ -15,7 +15,7 @@ mod brokers;
 use std::{collections::BTreeSet, time::Duration};
 
 use brokers::{
-    Mosquitto, MosquittoOptions, Rumqttd, assert_silent, mosquitto_bin, recv, start_transport,
+    Mosquitto, MosquittoOptions, assert_silent, mosquitto_bin, recv, start_transport,
     wait_connected, wait_for, wait_subscribed,
 };
 use bytes::Bytes;
@@ -151,7 +151,7 @@ async fn round_trip(url: &str, tag: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn round_trip_on_rumqttd() {
-    let broker = Rumqttd::start(BROKER_LIMIT).await;
+    let broker = brokers::rumqttd(BROKER_LIMIT).await;
     round_trip(&broker.url(), "rumqttd").await;
 }
 
@@ -160,7 +160,9 @@ async fn round_trip_on_mosquitto() {
     let Some(bin) = mosquitto_bin("round_trip_on_mosquitto") else {
         return;
     };
-    let broker = Mosquitto::start(bin, MosquittoOptions::default()).await;
+    let broker = Mosquitto::start(bin, MosquittoOptions::default())
+        .await
+        .unwrap();
     round_trip(&broker.url(), "mosquitto").await;
 }
 
@@ -220,7 +222,7 @@ async fn unacked_is_redelivered(url: &str, tag: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unacked_message_is_redelivered_after_reconnect_on_rumqttd() {
-    let broker = Rumqttd::start(BROKER_LIMIT).await;
+    let broker = brokers::rumqttd(BROKER_LIMIT).await;
     unacked_is_redelivered(&broker.url(), "rumqttd").await;
 }
 
@@ -230,7 +232,9 @@ async fn unacked_message_is_redelivered_after_reconnect_on_mosquitto() {
     else {
         return;
     };
-    let broker = Mosquitto::start(bin, MosquittoOptions::default()).await;
+    let broker = Mosquitto::start(bin, MosquittoOptions::default())
+        .await
+        .unwrap();
     unacked_is_redelivered(&broker.url(), "mosquitto").await;
 }
 
@@ -283,7 +287,7 @@ async fn out_of_order_acks(url: &str, tag: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn out_of_order_acks_on_rumqttd() {
-    let broker = Rumqttd::start(BROKER_LIMIT).await;
+    let broker = brokers::rumqttd(BROKER_LIMIT).await;
     out_of_order_acks(&broker.url(), "rumqttd").await;
 }
 
@@ -292,7 +296,9 @@ async fn out_of_order_acks_on_mosquitto() {
     let Some(bin) = mosquitto_bin("out_of_order_acks_on_mosquitto") else {
         return;
     };
-    let broker = Mosquitto::start(bin, MosquittoOptions::default()).await;
+    let broker = Mosquitto::start(bin, MosquittoOptions::default())
+        .await
+        .unwrap();
     out_of_order_acks(&broker.url(), "mosquitto").await;
 }
 
@@ -306,18 +312,20 @@ async fn resubscribes_after_a_broker_restart_that_lost_the_session() {
     };
     // No persistence: the restarted broker knows nothing of our session or subscriptions, so only
     // the transport's re-subscription on ConnAck makes messages flow again.
-    let mut broker = Mosquitto::start(bin, MosquittoOptions::default()).await;
+    let mut broker = Mosquitto::start(bin, MosquittoOptions::default())
+        .await
+        .unwrap();
     let url = broker.url();
     let mut backend = connect(backend_config(&url, "praan-restart")).await;
     let device = connect(device_config(&url, "restart")).await;
     let data = "device/restart/data";
 
-    broker.stop(false).await; // SIGKILL
+    broker.stop(false).await.unwrap(); // SIGKILL
     wait_for("the transport to notice", WAIT, || {
         !backend.transport.is_connected()
     })
     .await;
-    broker.restart().await;
+    broker.restart().await.unwrap();
     wait_subscribed(&backend.transport, 2).await;
     wait_subscribed(&device.transport, 2).await;
     publish(&device.transport, data, "after-restart").await;
@@ -344,7 +352,8 @@ async fn unacked_message_survives_a_persistent_broker_restart() {
             ..MosquittoOptions::default()
         },
     )
-    .await;
+    .await
+    .unwrap();
     let url = broker.url();
     let mut backend = connect(backend_config(&url, "praan-persist")).await;
     let device = connect(device_config(&url, "persist")).await;
@@ -355,12 +364,12 @@ async fn unacked_message_survives_a_persistent_broker_restart() {
     assert_eq!(held.payload, Bytes::from_static(b"held"));
 
     // A graceful stop saves the session (subscription and the in-flight message) to disk.
-    broker.stop(true).await;
+    broker.stop(true).await.unwrap();
     wait_for("the transport to notice", WAIT, || {
         !backend.transport.is_connected()
     })
     .await;
-    broker.restart().await;
+    broker.restart().await.unwrap();
     wait_subscribed(&backend.transport, 2).await;
     assert_eq!(
         backend.transport.stats().sessions_lost,
@@ -503,13 +512,14 @@ async fn oversized_payloads_on_mosquitto() {
             ..MosquittoOptions::default()
         },
     )
-    .await;
+    .await
+    .unwrap();
     oversized(&broker.url(), "mosquitto", true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_payloads_on_rumqttd() {
-    let broker = Rumqttd::start(BROKER_LIMIT).await;
+    let broker = brokers::rumqttd(BROKER_LIMIT).await;
     oversized(&broker.url(), "rumqttd", false).await;
 }
 
@@ -520,7 +530,9 @@ async fn shared_subscription_splits_messages_on_mosquitto() {
     let Some(bin) = mosquitto_bin("shared_subscription_splits_messages_on_mosquitto") else {
         return;
     };
-    let broker = Mosquitto::start(bin, MosquittoOptions::default()).await;
+    let broker = Mosquitto::start(bin, MosquittoOptions::default())
+        .await
+        .unwrap();
     let url = broker.url();
     let shared = |id: &str| {
         let mut c = backend_config(&url, id);
@@ -572,7 +584,7 @@ async fn shared_subscription_splits_messages_on_mosquitto() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_consumer_loses_nothing_and_keeps_the_connection() {
-    let broker = Rumqttd::start(BROKER_LIMIT).await;
+    let broker = brokers::rumqttd(BROKER_LIMIT).await;
     let url = broker.url();
     let mut config = backend_config(&url, "praan-slow");
     config.inbound_capacity = 2;
@@ -612,7 +624,7 @@ async fn a_slow_consumer_loses_nothing_and_keeps_the_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disconnect_closes_the_inbound_channel_and_later_calls_fail() {
-    let broker = Rumqttd::start(BROKER_LIMIT).await;
+    let broker = brokers::rumqttd(BROKER_LIMIT).await;
     let Running {
         transport,
         mut inbound,
@@ -632,7 +644,7 @@ async fn disconnect_closes_the_inbound_channel_and_later_calls_fail() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_every_handle_stops_the_driver() {
-    let broker = Rumqttd::start(BROKER_LIMIT).await;
+    let broker = brokers::rumqttd(BROKER_LIMIT).await;
     let Running {
         transport,
         inbound: _inbound,
@@ -650,7 +662,7 @@ async fn dropping_every_handle_stops_the_driver() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_broker_is_retried_with_backoff_until_it_appears() {
-    let port = brokers::free_port();
+    let port = brokers::free_port().unwrap();
     let mut config = backend_config(&format!("mqtt://127.0.0.1:{port}"), "praan-late");
     config.reconnect.initial = Duration::from_millis(20);
     config.reconnect.max = Duration::from_millis(200);
@@ -687,7 +699,8 @@ async fn user_and_password_from_the_url() {
             ..MosquittoOptions::default()
         },
     )
-    .await;
+    .await
+    .unwrap();
     let port = broker.port();
     // Percent-encoded in the URL: '@' → %40, ':' → %3A, '/' → %2F.
     let url = format!("mqtt://praan:p%40ss%3Aw%2Frd@127.0.0.1:{port}");
@@ -837,7 +850,8 @@ async fn mqtts_with_a_private_ca() {
             ..MosquittoOptions::default()
         },
     )
-    .await;
+    .await
+    .unwrap();
     let url = format!("mqtts://127.0.0.1:{}", broker.port());
     let tls = |config: &mut MqttConfig, pem: &[u8]| {
         config.tls = Some(praan_core::transport::TlsConfig::ca_pem(pem));

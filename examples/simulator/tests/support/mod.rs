@@ -1,4 +1,4 @@
-//! Test support: an embedded rumqttd on a free loopback port, a plain rumqttc probe client,
+//! Test support: an embedded rumqttd (from `praan_simulator::brokers`), a plain rumqttc probe client,
 //! a killable TCP proxy, and bounded waits (sleeping only through `SystemClock::sleep_until`).
 
 #![allow(
@@ -11,9 +11,8 @@
 )]
 
 use std::{
-    collections::HashMap,
     future::Future,
-    net::{Ipv4Addr, SocketAddr, TcpListener as StdListener},
+    net::Ipv4Addr,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -25,8 +24,8 @@ use praan_core::{
     clock::{Clock, SystemClock},
     domain::Timestamp,
 };
+use praan_simulator::brokers::{Rumqttd, RumqttdOptions};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
 use tokio::{
     net::{TcpListener, TcpStream},
     sync::{mpsc, watch},
@@ -50,61 +49,16 @@ pub(crate) async fn pause(d: Duration) {
     SystemClock.sleep_until(deadline(d)).await;
 }
 
-fn free_port() -> u16 {
-    StdListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-/// Starts rumqttd on its own thread on a free 127.0.0.1 port (console off, MQTT v4 only) and
-/// waits until it accepts connections; its port. The broker lives until the test process ends.
+/// Starts rumqttd on a free 127.0.0.1 port and waits until it accepts connections; its port.
+/// The broker lives until the test process ends.
 pub(crate) async fn start_broker(max_connections: usize) -> u16 {
-    let port = free_port();
-    let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let server = ServerSettings {
-        name: "v4-test".into(),
-        listen,
-        tls: None,
-        next_connection_delay_ms: 0,
-        connections: ConnectionSettings {
-            connection_timeout_ms: 60_000,
-            max_payload_size: 256 * 1024,
-            max_inflight_count: 500,
-            auth: None,
-            external_auth: None,
-            dynamic_filters: true,
-        },
+    let options = RumqttdOptions {
+        max_payload_size: 256 * 1024,
+        max_connections,
+        max_inflight_count: 500,
+        max_outgoing_packet_count: 1000,
     };
-    let config = Config {
-        id: 0,
-        router: RouterConfig {
-            max_connections,
-            max_outgoing_packet_count: 1000,
-            max_segment_size: 100 * 1024 * 1024,
-            max_segment_count: 10,
-            ..RouterConfig::default()
-        },
-        v4: Some(HashMap::from([("1".to_owned(), server)])),
-        ..Config::default()
-    };
-    std::thread::Builder::new()
-        .name("rumqttd".into())
-        .spawn(move || {
-            let mut broker = Broker::new(config);
-            if let Err(e) = broker.start() {
-                eprintln!("rumqttd stopped: {e}");
-            }
-        })
-        .expect("spawn the broker thread");
-    let until = deadline(Duration::from_secs(10));
-    loop {
-        if TcpStream::connect(listen).await.is_ok() {
-            return port;
-        }
-        assert!(SystemClock.now() < until, "rumqttd did not start listening");
-        pause(Duration::from_millis(20)).await;
-    }
+    Rumqttd::start(options).await.unwrap().port()
 }
 
 /// A message a probe received.
