@@ -1497,6 +1497,23 @@ async fn message_makes_device_online_and_silence_makes_it_offline() {
 }
 
 #[tokio::test]
+async fn a_forgotten_device_gets_no_more_writes_from_its_timers() {
+    let mut sim = Sim::with_config(T0, &["d1"], with_offline_after(secs(60))).await;
+    seen(&sim, "d1", ts(T0)).await;
+    let online = presence_of(true, ts(T0), PresenceReason::Message);
+    let epoch = sim.handle.registry_epoch();
+    sim.handle.forget_device(dev("d1")).await.unwrap();
+    assert!(sim.handle.registry_epoch() > epoch, "caches are told");
+    sim.advance_to(t(secs(600))).await;
+    assert_eq!(
+        presence(&sim, "d1").await,
+        online,
+        "the silence timer was dropped: no offline write for a deleted device"
+    );
+    assert_eq!(sim.handle.control(dev("d1")).await.unwrap(), None);
+}
+
+#[tokio::test]
 async fn default_offline_after_is_five_minutes() {
     let mut sim = Sim::new(T0, &["d1"]).await;
     seen(&sim, "d1", ts(T0)).await;

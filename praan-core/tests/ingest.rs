@@ -762,6 +762,25 @@ async fn devices_register_on_their_first_message_once() {
 }
 
 #[tokio::test]
+async fn a_deleted_and_forgotten_device_registers_again_on_its_next_message() {
+    let rig = Rig::start(config(1), 64).await;
+    rig.reading("d1", 0).await;
+    rig.acked(1).await;
+    assert_eq!(rig.monitor.stats().devices_registered, 1);
+
+    rig.store.delete_device(&dev("d1")).await.unwrap();
+    rig.engine.forget_device(dev("d1")).await.unwrap();
+    rig.reading("d1", 1).await;
+    rig.acked(2).await;
+    assert_eq!(
+        rig.monitor.stats().devices_registered,
+        2,
+        "the cache of known devices was dropped"
+    );
+    assert!(rig.store.get_device(&dev("d1")).await.unwrap().is_some());
+}
+
+#[tokio::test]
 async fn a_store_outage_stalls_without_acknowledging_then_loses_nothing() {
     const CAPACITY: usize = 8;
     const BATCH: usize = 4;

@@ -315,6 +315,16 @@ impl Actor {
                 let _ = reply.send(Ok(plan));
             }
             Request::Device(event) => self.device_event(event, now).await?,
+            Request::ForgetDevice(device, reply) => {
+                self.devices.remove(&device);
+                self.liveness.remove(&device);
+                self.timers.retain(|(_, timer)| match timer {
+                    Timer::Boundary(d) | Timer::Silence(d) | Timer::PreCleanEnd(_, d) => {
+                        *d != device
+                    }
+                });
+                let _ = reply.send(Ok(()));
+            }
         }
         Ok(())
     }

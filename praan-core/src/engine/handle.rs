@@ -1,6 +1,12 @@
 //! [`Handle`]: the cloneable way to talk to a running engine.
 
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -8,7 +14,7 @@ use crate::{
     domain::{
         Ack, Command, CommandId, CommandSource, ControlState, DeviceId, FanMode, IdempotencyKey,
         Instruction, Intent, PreClean, PreCleanDuration, PreCleanId, PresenceReason, Schedule,
-        ScheduleId, ScheduleRule, Timestamp,
+        ScheduleId, ScheduleRule, Timestamp, Timezone,
     },
     schedule::PlannedInterval,
 };
@@ -105,6 +111,7 @@ pub(super) enum Request {
     Control(DeviceId, Reply<Option<ControlState>>),
     Timeline(DeviceId, Timestamp, Timestamp, Reply<Vec<PlannedInterval>>),
     Device(DeviceEvent),
+    ForgetDevice(DeviceId, Reply<()>),
 }
 
 /// A cloneable handle to a running [`Engine`](super::Engine). Every method waits for the engine to
@@ -114,6 +121,10 @@ pub(super) enum Request {
 pub struct Handle {
     pub(super) requests: mpsc::Sender<Request>,
     pub(super) events: broadcast::Sender<EngineEvent>,
+    pub(super) default_timezone: Timezone,
+    /// Bumped every time a device is forgotten, so caches of registered devices (ingestion's)
+    /// know to drop what they hold.
+    pub(super) registry_epoch: Arc<AtomicU64>,
 }
 
 impl Handle {
@@ -218,6 +229,33 @@ impl Handle {
             .send(Request::Device(event))
             .await
             .map_err(|_| EngineError::Stopped)
+    }
+
+    /// The zone of schedules that name none: the engine's
+    /// [`EngineConfig::default_timezone`](super::EngineConfig::default_timezone). Callers that
+    /// build a [`ScheduleRule`] from a request (e.g. with
+    /// [`RuleSpec::build`](crate::domain::RuleSpec::build)) use it so a schedule without a
+    /// `timezone` gets the same zone whoever creates it.
+    pub fn default_timezone(&self) -> Timezone {
+        self.default_timezone
+    }
+
+    /// Forgets a device that was deleted from the registry: its control state, presence
+    /// tracking and timers in memory, so nothing more is written for it; then tells caches of
+    /// registered devices ([`Handle::registry_epoch`]) to refresh. Delete the device's schedules
+    /// and cancel its pre-clean through the engine first; its unfinished commands end by
+    /// themselves (timeout).
+    pub async fn forget_device(&self, device: DeviceId) -> Result<(), EngineError> {
+        let r = self.ask(|r| Request::ForgetDevice(device, r)).await;
+        self.registry_epoch.fetch_add(1, Ordering::SeqCst);
+        r
+    }
+
+    /// A counter that grows whenever a device is forgotten ([`Handle::forget_device`]): a cache
+    /// of registered devices compares it with the value it last saw and empties itself when it
+    /// changed.
+    pub fn registry_epoch(&self) -> u64 {
+        self.registry_epoch.load(Ordering::SeqCst)
     }
 
     /// A live stream of engine events.

@@ -163,9 +163,15 @@ impl Engine {
     ) -> Result<(Handle, impl Future<Output = Result<(), EngineError>> + Send), EngineError> {
         let (requests, inbox) = mpsc::channel(config.queue_capacity.max(1));
         let (events, _) = broadcast::channel(config.event_capacity.max(1));
+        let default_timezone = config.default_timezone;
         let mut actor = actor::Actor::new(config, store, transport, clock, events.clone());
         actor.recover().await?;
-        let handle = Handle { requests, events };
+        let handle = Handle {
+            requests,
+            events,
+            default_timezone,
+            registry_epoch: Arc::default(),
+        };
         Ok((handle, actor.run(inbox)))
     }
 }

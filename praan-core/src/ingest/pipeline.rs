@@ -43,6 +43,8 @@ pub(super) struct Pipeline {
     backoff: Backoff,
     /// Devices known to be registered (no store call for their messages).
     known: HashSet<DeviceId>,
+    /// The engine's registry epoch when `known` was last valid (see [`Handle::registry_epoch`]).
+    known_epoch: u64,
     batch: Batch,
     /// When the pending readings must be committed at the latest; set with the first of them.
     deadline: Option<Deadline>,
@@ -73,6 +75,7 @@ impl Pipeline {
             clock,
             counters,
             known: HashSet::new(),
+            known_epoch: 0,
             deadline: None,
         }
     }
@@ -185,6 +188,12 @@ impl Pipeline {
     /// Whether messages from `device` are accepted: registers it on its first message (or, when
     /// unknown devices are not accepted, checks that it is registered).
     async fn admit(&mut self, device: &DeviceId, received_at: Timestamp) -> bool {
+        let epoch = self.engine.registry_epoch();
+        if epoch != self.known_epoch {
+            // A device was deleted: what was known may be stale.
+            self.known.clear();
+            self.known_epoch = epoch;
+        }
         if self.known.contains(device) {
             return true;
         }
