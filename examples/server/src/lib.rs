@@ -1,0 +1,8 @@
+//! The example server as a library, so its pieces can be tested and reused: [`config`] reads
+//! the configuration of PRODUCT.md §9, [`app`] wires and runs the system.
+
+pub mod app;
+pub mod config;
+
+pub use app::{Server, StartError};
+pub use config::{Config, ConfigError, DatabaseUrl, Invocation};
