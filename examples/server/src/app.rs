@@ -39,6 +39,8 @@ pub struct StartError(pub String);
 
 /// How often retention runs (SQLite; MongoDB expires by TTL index as well).
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
+/// How often the server logs what it ingested (when something happened).
+const ACTIVITY_EVERY: Duration = Duration::from_secs(10);
 /// How long shutdown waits for ingestion to commit and acknowledge what it took.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -201,6 +203,12 @@ impl Server {
             stopped(stop_rx.clone()),
         ));
 
+        let activity = tokio::spawn(activity_loop(
+            ingest.clone(),
+            clock.clone(),
+            stopped(stop_rx.clone()),
+        ));
+
         let simulation = (config.simulate > 0).then(|| {
             let fleet = simulated_fleet(&config, &broker_url, clock.clone());
             let stop = stopped(stop_rx.clone());
@@ -240,6 +248,7 @@ impl Server {
             let _ = simulation.await;
         }
         let _ = purge.await;
+        let _ = activity.await;
 
         drain(&ingest, clock.as_ref()).await;
         transport.disconnect();
@@ -336,6 +345,40 @@ fn simulated_fleet(
     fleet.interval = config.simulate_interval;
     fleet.topic_prefix = config.topic_prefix.clone();
     Fleet::new(fleet)
+}
+
+/// Logs, every [`ACTIVITY_EVERY`] in which something arrived, how many readings were stored,
+/// so someone watching a demo sees the system at work.
+async fn activity_loop(
+    ingest: IngestHandle,
+    clock: Arc<dyn Clock>,
+    stop: impl Future<Output = ()>,
+) {
+    let work = async {
+        let mut last = ingest.stats();
+        loop {
+            clock
+                .sleep_until(clock.now().saturating_add(ACTIVITY_EVERY))
+                .await;
+            let now = ingest.stats();
+            if now.received != last.received {
+                info!(
+                    readings = now.readings_stored - last.readings_stored,
+                    messages = now.received - last.received,
+                    rejected = now.rejected_total() - last.rejected_total(),
+                    total_readings = now.readings_stored,
+                    devices_registered = now.devices_registered,
+                    "ingested in the last {}s",
+                    ACTIVITY_EVERY.as_secs()
+                );
+            }
+            last = now;
+        }
+    };
+    tokio::select! {
+        () = work => {}
+        () = stop => {}
+    }
 }
 
 /// Deletes what is older than the retention periods, at start and then every hour.

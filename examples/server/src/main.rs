@@ -59,9 +59,16 @@ fn init_logging(level: tracing::Level) {
     } else {
         tracing::Level::WARN
     };
+    // rumqttd's router logs every client that disconnects first as an "error"; that is noise.
+    let router = if level == tracing::Level::TRACE {
+        tracing::level_filters::LevelFilter::TRACE
+    } else {
+        tracing::level_filters::LevelFilter::OFF
+    };
     let filter = Targets::new()
         .with_default(level)
-        .with_target("rumqttd", broker);
+        .with_target("rumqttd", broker)
+        .with_target("rumqttd::router::routing", router);
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
