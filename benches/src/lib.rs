@@ -3,6 +3,7 @@
 use praan_core::domain::Timestamp;
 
 pub mod mongo;
+pub mod mqtt;
 pub mod sqlite;
 
 /// The median of `values` (the upper one of the middle two for an even count; NaN when empty).

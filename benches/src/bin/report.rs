@@ -2,19 +2,20 @@
 //! line per target with its inputs, the figure, the target and PASS or FAIL.
 //!
 //! ```text
-//! cargo run --release -p praan-benches --bin report -- [--quick] [p1] [p7] [p10]
+//! cargo run --release -p praan-benches --bin report -- [--quick] [p1] [p2] [p3] [p7] [p9] [p10]
 //! ```
 //!
 //! `--quick` takes fewer runs (under two minutes on the 2-core reference machine); naming targets
-//! measures only those (default: all). P10 needs a MongoDB (`scripts/test-services.sh start &&
-//! source .services/env`); without `PRAAN_TEST_MONGODB_URI` its line says SKIPPED and why. The
+//! measures only those (default: all). P2 and P9 need Mosquitto and P10 a MongoDB
+//! (`scripts/test-services.sh start && source .services/env`); without
+//! `PRAAN_TEST_MOSQUITTO_BIN` or `PRAAN_TEST_MONGODB_URI` their lines say SKIPPED and why. The
 //! exit code is 0 when every target that ran passes, 1 when one fails, 2 when the report could
 //! not run.
 
 use std::{io::Write as _, process::ExitCode, time::Duration};
 
 use praan_benches::{
-    median,
+    median, mqtt,
     sqlite::{BoxError, RawSqlite, Workload, runtime},
 };
 use praan_core::{
@@ -116,6 +117,117 @@ async fn time_raw(raw: &RawSqlite, batch: &[Reading]) -> Result<Duration, BoxErr
         return Err(format!("raw stored {inserted} of {}", batch.len()).into());
     }
     Ok(took)
+}
+
+/// Why a Mosquitto target is skipped: no broker binary named.
+const NO_MOSQUITTO: &str = "SKIPPED (PRAAN_TEST_MOSQUITTO_BIN is not set; run \
+     `scripts/test-services.sh start && source .services/env` first)";
+
+/// P2: Mosquitto QoS 1 → MqttTransport → ingest pipeline (ack after commit) → SQLite ÷ a
+/// counting QoS 1 subscriber on the same broker, runs alternating (see `praan_benches::mqtt`).
+async fn p2(quick: bool) -> Result<Line, BoxError> {
+    let Some(bin) = praan_simulator::brokers::mosquitto_from_env() else {
+        return Ok(Line {
+            text: format!("P2  Mosquitto -> pipeline -> SQLite / pass-through: {NO_MOSQUITTO}"),
+            pass: true,
+        });
+    };
+    let r = mqtt::p2(bin, quick).await?;
+    Ok(Line {
+        text: format!(
+            "P2  Mosquitto QoS 1 -> MqttTransport -> ingest (ack after commit, max_batch {}) -> \
+             SQLite / Mosquitto QoS 1 pass-through (counting subscriber), {} readings of {} \
+             devices per run, {} runs each alternating, broker max_inflight_messages {}: \
+             pipeline {} readings/s, pass-through {} msg/s (medians), ratio {:.2} (median of \
+             pairs; target >= {:.2}; for context: mean batch {}, SQLite append_readings alone in \
+             such batches {} rows/s) {}",
+            thousands(r.max_batch as f64),
+            thousands(r.readings as f64),
+            thousands(r.devices as f64),
+            r.runs,
+            thousands(r.broker_inflight as f64),
+            thousands(r.pipeline_per_sec),
+            thousands(r.pass_through_per_sec),
+            r.ratio,
+            mqtt::P2_TARGET,
+            thousands(r.mean_batch as f64),
+            thousands(r.store_alone_per_sec),
+            verdict(r.passes())
+        ),
+        pass: r.passes(),
+    })
+}
+
+/// P3: the same pipeline on the embedded rumqttd, readings per second.
+async fn p3(quick: bool) -> Result<Line, BoxError> {
+    let r = mqtt::p3(quick).await?;
+    Ok(Line {
+        text: format!(
+            "P3  rumqttd QoS 1 -> MqttTransport -> ingest (ack after commit, max_batch {}) -> \
+             SQLite, {} readings of {} devices per run, {} runs: median {} readings/s (target \
+             >= {}/s; for context: rumqttd pass-through {} msg/s, mean batch {}, SQLite \
+             append_readings alone in such batches {} rows/s) {}",
+            thousands(r.max_batch as f64),
+            thousands(r.readings as f64),
+            thousands(r.devices as f64),
+            r.runs,
+            thousands(r.pipeline_per_sec),
+            thousands(mqtt::P3_TARGET),
+            thousands(r.pass_through_per_sec),
+            thousands(r.mean_batch as f64),
+            thousands(r.store_alone_per_sec),
+            verdict(r.passes())
+        ),
+        pass: r.passes(),
+    })
+}
+
+/// P9: the simulator's `Fleet`, 10,000 devices with their own sessions at a 1 s interval
+/// against Mosquitto; what a counting subscriber receives over a window after all connected.
+async fn p9(quick: bool) -> Result<Line, BoxError> {
+    let Some(bin) = praan_simulator::brokers::mosquitto_from_env() else {
+        return Ok(Line {
+            text: format!("P9  simulator fleet of 10,000 sessions: {NO_MOSQUITTO}"),
+            pass: true,
+        });
+    };
+    if let Some(why) = mqtt::p9_shortfall() {
+        return Ok(Line {
+            text: format!("P9  simulator fleet of 10,000 sessions: SKIPPED ({why})"),
+            pass: true,
+        });
+    }
+    let r = mqtt::p9(bin, quick).await?;
+    let cpu = r.cpu_share.map_or_else(String::new, |c| {
+        format!(
+            ", this process (fleet + subscriber) {:.0}% of one core",
+            c * 100.0
+        )
+    });
+    Ok(Line {
+        text: format!(
+            "P9  simulator Fleet: {} devices (own MQTT sessions) every {:?} -> Mosquitto, all \
+             connected in {:.1} s at {}/s, then {:.1} s measured: subscriber counted {} \
+             readings = {:.1}% of {} expected ({}/s; fleet PUBACKs {}/s), {} reconnects, {} \
+             connection errors, {} dropped{cpu} (target: >= {:.0}% and no reconnects) {}",
+            thousands(r.devices as f64),
+            r.interval,
+            r.connected_in.as_secs_f64(),
+            thousands(f64::from(r.connect_rate)),
+            r.window.as_secs_f64(),
+            thousands(r.received as f64),
+            r.share() * 100.0,
+            thousands(r.expected),
+            thousands(r.received as f64 / r.window.as_secs_f64()),
+            thousands(r.pubacks as f64 / r.window.as_secs_f64()),
+            r.reconnects,
+            r.connection_errors,
+            r.dropped,
+            mqtt::P9_TARGET * 100.0,
+            verdict(r.passes())
+        ),
+        pass: r.passes(),
+    })
 }
 
 /// P7: statistics with hourly buckets over 1,000,000 readings of one device (one every two
@@ -229,8 +341,23 @@ fn main() -> ExitCode {
                 print(&line)?;
                 all &= line.pass;
             }
+            if wanted("p2") {
+                let line = p2(quick).await?;
+                print(&line)?;
+                all &= line.pass;
+            }
+            if wanted("p3") {
+                let line = p3(quick).await?;
+                print(&line)?;
+                all &= line.pass;
+            }
             if wanted("p7") {
                 let line = p7(quick).await?;
+                print(&line)?;
+                all &= line.pass;
+            }
+            if wanted("p9") {
+                let line = p9(quick).await?;
                 print(&line)?;
                 all &= line.pass;
             }

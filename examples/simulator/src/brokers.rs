@@ -69,18 +69,25 @@ pub fn free_port() -> Result<u16, BrokerError> {
 
 /// Waits until something accepts TCP connections on 127.0.0.1:`port`, for `timeout` at most.
 pub async fn wait_listening(port: u16, timeout: Duration) -> Result<(), BrokerError> {
+    wait_listening_on(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), timeout).await
+}
+
+/// Waits until something accepts TCP connections on `addr` (a wildcard address is tried on
+/// loopback), for `timeout` at most.
+pub async fn wait_listening_on(addr: SocketAddr, timeout: Duration) -> Result<(), BrokerError> {
+    let mut target = addr;
+    if target.ip().is_unspecified() {
+        target.set_ip(Ipv4Addr::LOCALHOST.into());
+    }
     let clock = SystemClock;
     let deadline = clock.now().saturating_add(timeout);
     loop {
-        if tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
-            .await
-            .is_ok()
-        {
+        if tokio::net::TcpStream::connect(target).await.is_ok() {
             return Ok(());
         }
         if clock.now() >= deadline {
             return Err(BrokerError::Timeout {
-                what: format!("nothing listened on 127.0.0.1:{port}"),
+                what: format!("nothing listened on {target}"),
                 timeout,
                 log: String::new(),
             });
@@ -121,14 +128,24 @@ impl Default for RumqttdOptions {
 /// process.
 #[derive(Debug)]
 pub struct Rumqttd {
-    port: u16,
+    listen: SocketAddr,
 }
 
 impl Rumqttd {
-    /// Starts a broker on a free port and waits until it accepts connections.
+    /// Starts a broker on a free loopback port and waits until it accepts connections.
     pub async fn start(options: RumqttdOptions) -> Result<Self, BrokerError> {
         let port = free_port()?;
-        let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        Self::start_at(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), options).await
+    }
+
+    /// Starts a broker listening on `listen` and waits until it accepts connections. Fails at
+    /// once when the address is taken (rumqttd itself would only log it on its thread).
+    pub async fn start_at(
+        listen: SocketAddr,
+        options: RumqttdOptions,
+    ) -> Result<Self, BrokerError> {
+        drop(TcpListener::bind(listen).map_err(io_error(format!("listen on {listen}")))?);
+        let port = listen.port();
         let server = rumqttd::ServerSettings {
             name: format!("v4-{port}"),
             listen,
@@ -165,18 +182,22 @@ impl Rumqttd {
                 }
             })
             .map_err(io_error("spawn the rumqttd thread"))?;
-        wait_listening(port, STARTUP).await?;
-        Ok(Self { port })
+        wait_listening_on(listen, STARTUP).await?;
+        Ok(Self { listen })
     }
 
-    /// `mqtt://127.0.0.1:{port}`.
+    /// `mqtt://{address}` (a wildcard address is reached on loopback).
     pub fn url(&self) -> String {
-        format!("mqtt://127.0.0.1:{}", self.port)
+        let mut addr = self.listen;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(Ipv4Addr::LOCALHOST.into());
+        }
+        format!("mqtt://{addr}")
     }
 
     /// The broker's port.
     pub fn port(&self) -> u16 {
-        self.port
+        self.listen.port()
     }
 }
 
@@ -203,8 +224,14 @@ pub struct MosquittoOptions {
     /// with `mosquitto_passwd`).
     pub password: Option<(String, String)>,
     /// `max_queued_messages` per client (Mosquitto's default is 1,000; a client that is away or
-    /// slow loses what is queued beyond it).
+    /// slow loses what is queued beyond it). 0 means no limit.
     pub max_queued_messages: Option<usize>,
+    /// `max_inflight_messages` per client: the most QoS 1 and 2 messages Mosquitto sends a client
+    /// before that client acknowledges them (Mosquitto's default is 20). In live flow a
+    /// subscriber that acknowledges only after storing (praan's pipeline) has at most this many
+    /// pending, so it bounds the batch size (Mosquitto 2.0 sends more while draining a queued
+    /// backlog). 0 means no limit.
+    pub max_inflight_messages: Option<usize>,
 }
 
 /// A Mosquitto child process on 127.0.0.1 with its own config and directory; killed on drop.
@@ -419,6 +446,9 @@ fn config(
     }
     if let Some(max) = options.max_queued_messages {
         let _ = writeln!(conf, "max_queued_messages {max}");
+    }
+    if let Some(max) = options.max_inflight_messages {
+        let _ = writeln!(conf, "max_inflight_messages {max}");
     }
     if let Some((ca, cert, key)) = &options.tls_files {
         let p = |f: &str| dir.join(f).display().to_string();
