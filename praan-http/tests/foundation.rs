@@ -416,3 +416,105 @@ async fn the_index_lists_the_routes_of_the_openapi_document() {
         .sum();
     assert_eq!(routes.len(), operations, "every operation is in the index");
 }
+
+#[tokio::test]
+async fn a_request_over_the_timeout_is_a_503_on_the_clock() {
+    let app = App::with_config(
+        &["dev-1"],
+        HttpConfig {
+            request_timeout: Duration::from_secs(5),
+            wait_timeout: Duration::from_secs(60),
+            ..HttpConfig::default()
+        },
+        |s| s,
+    )
+    .await;
+    let router = app.router.clone();
+    let request = axum::http::Request::post("/api/control/fan?wait=true")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(
+            r#"{"deviceId":"dev-1","fanSpeed":2}"#,
+        ))
+        .unwrap();
+    let pending = tokio::spawn(async move {
+        use tower::ServiceExt;
+        router.oneshot(request).await.unwrap()
+    });
+    for _ in 0..1000 {
+        if !app.transport.published().is_empty() {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(!pending.is_finished());
+    for _ in 0..6 {
+        app.advance(Duration::from_secs(1)).await;
+        if pending.is_finished() {
+            break;
+        }
+    }
+    let response = pending.await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(json["code"], "timeout");
+}
+
+#[tokio::test]
+async fn cors_answers_the_configured_origins_only() {
+    let app = App::with_config(
+        &[],
+        HttpConfig {
+            cors: praan_http::Cors::Origins(vec!["https://ops.example.com".to_owned()]),
+            ..HttpConfig::default()
+        },
+        |s| s,
+    )
+    .await;
+    let preflight = |origin: &str| {
+        axum::http::Request::builder()
+            .method(Method::OPTIONS)
+            .uri("/api/control/fan")
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "content-type,authorization",
+            )
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let allowed = app.send(preflight("https://ops.example.com")).await;
+    assert_eq!(
+        allowed.headers["access-control-allow-origin"],
+        "https://ops.example.com"
+    );
+    let other = app.send(preflight("https://evil.example.com")).await;
+    assert!(!other.headers.contains_key("access-control-allow-origin"));
+    let off = App::new(&[]).await;
+    let r = off
+        .call(
+            Method::GET,
+            "/livez",
+            None,
+            &[("origin", "https://ops.example.com")],
+        )
+        .await;
+    assert!(
+        !r.headers.contains_key("access-control-allow-origin"),
+        "off by default"
+    );
+}
+
+#[tokio::test]
+async fn internal_errors_never_leak_details() {
+    let error = praan_http::ApiError::internal(&"connection to /var/lib/secret.db refused");
+    let body = serde_json::to_value(error.body()).unwrap();
+    assert_eq!(error.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(body["error"], "internal error");
+    assert_eq!(body["code"], "internal");
+    assert!(!body.to_string().contains("secret"));
+}

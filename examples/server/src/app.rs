@@ -137,6 +137,8 @@ impl Server {
 
         let http = HttpConfig {
             api_keys: config.api_keys.clone(),
+            rate_limit: config.rate_limit,
+            cors: config.cors.clone(),
             ..HttpConfig::default()
         };
         if http.api_keys.is_empty() {

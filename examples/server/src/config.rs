@@ -126,6 +126,18 @@ const SETTINGS: &[Setting] = &[
         "key:scope,key:scope (scope read or write); unset = no auth",
     ),
     setting(
+        "cors-origins",
+        None,
+        false,
+        "origins browsers may call the API from: * or a comma-separated list; unset = none",
+    ),
+    setting(
+        "rate-limit",
+        None,
+        false,
+        "requests per second per API key (or client IP), bursts of twice that; unset = no limit",
+    ),
+    setting(
         "simulate",
         Some("0"),
         false,
@@ -195,6 +207,10 @@ pub struct Config {
     pub timezone: Timezone,
     /// API keys; empty = no auth.
     pub api_keys: Vec<ApiKey>,
+    /// Cross-origin browsers allowed.
+    pub cors: praan_http::Cors,
+    /// Requests per second per client; `None` for no limit.
+    pub rate_limit: Option<praan_http::RateLimit>,
     /// In-process simulated devices.
     pub simulate: usize,
     /// Time between two readings of a simulated device.
@@ -338,6 +354,11 @@ impl Config {
                 .map(|v| v.api_keys())
                 .transpose()?
                 .unwrap_or_default(),
+            cors: parse("cors-origins")?
+                .map(|v| v.cors())
+                .transpose()?
+                .unwrap_or(praan_http::Cors::Off),
+            rate_limit: parse("rate-limit")?.map(|v| v.rate_limit()).transpose()?,
             simulate: required("simulate")?.number()?,
             simulate_interval: required("simulate-interval")?.positive_duration()?,
             retention_readings: required("retention-readings")?.positive_duration()?,
@@ -535,6 +556,42 @@ impl Value<'_> {
             .map_err(|_| self.error("is not one of error, warn, info, debug, trace"))
     }
 
+    fn cors(&self) -> Result<praan_http::Cors, ConfigError> {
+        if self.value.trim() == "*" {
+            return Ok(praan_http::Cors::Any);
+        }
+        let origins: Vec<String> = self
+            .value
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(str::to_owned)
+            .collect();
+        for origin in &origins {
+            let host = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"));
+            let ok = host.is_some_and(|h| !h.is_empty() && !h.contains(['/', '?', '#', ' ']));
+            if !ok {
+                return Err(self.error(format!(
+                    "has {origin:?}, not an origin like https://ops.example.com"
+                )));
+            }
+        }
+        Ok(praan_http::Cors::Origins(origins))
+    }
+
+    fn rate_limit(&self) -> Result<praan_http::RateLimit, ConfigError> {
+        let per_second: u32 = self.number()?;
+        if per_second == 0 {
+            return Err(self.error("must be at least 1 (leave it unset for no limit)"));
+        }
+        Ok(praan_http::RateLimit {
+            per_second: f64::from(per_second),
+            burst: per_second.saturating_mul(2),
+        })
+    }
+
     fn api_keys(&self) -> Result<Vec<ApiKey>, ConfigError> {
         let mut keys = Vec::new();
         for pair in self
@@ -716,6 +773,42 @@ mod tests {
             assert!(e.0.contains(expected), "{args:?} {env:?}: {e}");
             assert!(!e.0.contains('\n'), "one line: {e}");
         }
+    }
+
+    #[test]
+    fn cors_and_rate_limit_are_optional_and_checked() {
+        let c = load(&[], &[]).unwrap();
+        assert_eq!((c.cors, c.rate_limit), (praan_http::Cors::Off, None));
+        let c = load(
+            &[
+                "--cors-origins",
+                "https://a.example, http://b.example:8080",
+                "--rate-limit",
+                "50",
+            ],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            c.cors,
+            praan_http::Cors::Origins(vec![
+                "https://a.example".to_owned(),
+                "http://b.example:8080".to_owned()
+            ])
+        );
+        assert_eq!(
+            c.rate_limit,
+            Some(praan_http::RateLimit {
+                per_second: 50.0,
+                burst: 100
+            })
+        );
+        assert_eq!(
+            load(&["--cors-origins", "*"], &[]).unwrap().cors,
+            praan_http::Cors::Any
+        );
+        assert!(load(&["--cors-origins", "ops.example"], &[]).is_err());
+        assert!(load(&["--rate-limit", "0"], &[]).is_err());
     }
 
     #[test]
