@@ -61,7 +61,8 @@ macro_rules! uuid_id {
 
         impl $name {
             /// A new UUID v7 id whose time part is `at`; the rest is random, except that ids
-            /// made one after another in the same millisecond increase (see [`next_v7`]).
+            /// made one after another in the same millisecond increase (a counter after the
+            /// time part, RFC 9562 §6.2 method 1), so they sort in the order they were made.
             ///
             /// The instant is an input (from [`Clock::now`](crate::clock::Clock::now)), so ids
             /// sort by the simulated time in tests.
