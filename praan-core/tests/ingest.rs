@@ -294,6 +294,8 @@ fn config(max_batch: usize) -> IngestConfig {
     IngestConfig {
         max_batch,
         max_delay: DELAY,
+        // These tests follow batches by the clock; `commit_when_idle` has its own tests.
+        commit_when_idle: false,
         store_retry_min: Duration::from_millis(100),
         store_retry_max: Duration::from_millis(500),
         accept_unknown_devices: true,
@@ -517,6 +519,45 @@ async fn a_batch_leaves_after_max_delay_on_the_clock() {
         }
     }
     assert_eq!(announced, [Some(1.5), Some(2.5), Some(3.5)]);
+}
+
+#[tokio::test]
+async fn with_commit_when_idle_a_batch_leaves_as_soon_as_nothing_more_waits() {
+    let config = IngestConfig {
+        commit_when_idle: true,
+        ..config(100)
+    };
+    let rig = Rig::start(config, 64).await;
+    let first = rig.reading("d1", 1).await;
+    // No clock movement at all: the channel is empty after the first message.
+    rig.acked(1).await;
+    assert_eq!(rig.transport.acked(), [first]);
+    assert_eq!(rig.store.batch_sizes(), [1]);
+}
+
+#[tokio::test]
+async fn with_commit_when_idle_what_waits_during_a_commit_forms_the_next_batch() {
+    let config = IngestConfig {
+        commit_when_idle: true,
+        ..config(100)
+    };
+    let rig = Rig::start(config, 64).await;
+    // The store holds the first commit back while more readings queue up behind it.
+    rig.store.fail(true);
+    rig.reading("d1", 0).await;
+    until("a failed commit", || rig.store.failures() > 0).await;
+    for n in 1..=20 {
+        rig.reading("d1", n).await;
+    }
+    rig.store.fail(false);
+    rig.clock.advance(Duration::from_secs(1)); // the retry backoff
+    rig.acked(21).await;
+    let sizes = rig.store.batch_sizes();
+    assert_eq!(sizes.iter().sum::<usize>(), 21, "{sizes:?}");
+    assert!(
+        sizes.len() < 21 && sizes.iter().any(|&n| n > 1),
+        "group commit: what queued during the outage left together, {sizes:?}"
+    );
 }
 
 #[tokio::test]

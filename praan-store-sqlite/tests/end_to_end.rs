@@ -582,6 +582,7 @@ async fn a_store_outage_during_a_broker_burst_loses_nothing_and_bounds_memory() 
         IngestConfig {
             max_batch: BATCH,
             max_delay: Duration::from_millis(10),
+            commit_when_idle: true,
             store_retry_min: Duration::from_millis(20),
             store_retry_max: Duration::from_millis(200),
             accept_unknown_devices: true,

@@ -95,6 +95,7 @@ async fn a_locked_database_during_a_burst_loses_nothing_and_bounds_memory() {
     let config = IngestConfig {
         max_batch: BATCH,
         max_delay: Duration::from_millis(50),
+        commit_when_idle: false,
         store_retry_min: Duration::from_millis(20),
         store_retry_max: Duration::from_millis(200),
         accept_unknown_devices: true,

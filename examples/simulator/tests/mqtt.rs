@@ -260,14 +260,15 @@ async fn five_devices_publish_ack_commands_and_shut_down_gracefully() {
                         ..
                     }) => {
                         assert_eq!(reason, PresenceReason::LastWill, "plain \"offline\"");
-                        let id = device_id.as_str().to_owned();
-                        assert!(noticed.contains(&id), "{id}: offline before its notice");
-                        offline.insert(id);
+                        offline.insert(device_id.as_str().to_owned());
                     }
                     Ok(_) => {}
                     Err(e) => panic!("{e}: {m:?}"),
                 }
-                offline.len() == 5
+                // Each device publishes its notice before its status, but a broker keeps order
+                // per topic only (rumqttd routes each filter's messages on its own), so the probe
+                // may see them in either order.
+                offline.len() == 5 && noticed.len() == 5
             },
         )
         .await;

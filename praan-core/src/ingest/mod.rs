@@ -6,8 +6,10 @@
 //! depends on the control loop. One task ([`Ingest::start`]'s future) owns everything: it takes
 //! messages from the transport's bounded inbound channel in chunks, decodes them with the
 //! [`Codec`], and keeps the readings of a batch and the deliveries taken since the last commit in
-//! arrival order. It commits when [`IngestConfig::max_batch`] readings (or messages) are pending, or
-//! [`IngestConfig::max_delay`] after the first pending reading, or when the channel closes. After
+//! arrival order. It commits when [`IngestConfig::max_batch`] readings (or messages) are pending,
+//! when no more messages are waiting ([`IngestConfig::commit_when_idle`]: group commit, so the
+//! broker's in-flight window never throttles it), at the latest [`IngestConfig::max_delay`] after
+//! the first pending reading, or when the channel closes. After
 //! the commit it acknowledges every delivery of the batch to the broker **in arrival order** (MQTT
 //! requires PUBACKs in the order of the PUBLISHes), and hands the engine, in the same order, the
 //! command acks and presence reports that arrived meanwhile and one `Seen` per device.
@@ -122,6 +124,13 @@ pub struct IngestConfig {
     pub max_batch: usize,
     /// Commit at the latest this long after the first pending reading arrived (default 50 ms).
     pub max_delay: Duration,
+    /// Commit as soon as no more messages are waiting in the inbound channel, instead of waiting
+    /// up to `max_delay` for more (default `true`: group commit). Brokers cap the messages a
+    /// subscriber has not acknowledged (Mosquitto's `max_inflight_messages`, 20 by default;
+    /// rumqttd's 100), and praan acknowledges only after the commit, so a pipeline that lingers
+    /// would take at most that many messages per `max_delay`. Under load messages keep waiting
+    /// and batches still grow up to `max_batch`.
+    pub commit_when_idle: bool,
     /// The first wait before retrying a failed store call (default 100 ms); it doubles per failure.
     pub store_retry_min: Duration,
     /// The longest wait between retries of a failed store call (default 5 s).
@@ -136,6 +145,7 @@ impl Default for IngestConfig {
         Self {
             max_batch: 1000,
             max_delay: Duration::from_millis(50),
+            commit_when_idle: true,
             store_retry_min: Duration::from_millis(100),
             store_retry_max: Duration::from_secs(5),
             accept_unknown_devices: true,

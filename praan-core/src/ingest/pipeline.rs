@@ -109,6 +109,12 @@ impl Pipeline {
                     for message in chunk.drain(..) {
                         self.take(message, received_at).await?;
                     }
+                    if self.config.commit_when_idle
+                        && self.batch.has_readings()
+                        && inbound.is_empty()
+                    {
+                        self.commit().await?;
+                    }
                 }
             }
         }
