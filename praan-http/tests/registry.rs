@@ -322,6 +322,14 @@ async fn config_describes_what_the_device_can_do() {
     assert_eq!(data["maxFanSpeed"], 4);
     assert_eq!(data["specifications"]["model"], "PR-200");
     assert_eq!(data["actions"], json!(["setFanSpeed", "turnOn", "turnOff"]));
+    assert_eq!(
+        data["topics"]["command"],
+        format!("device/{}/command", data["deviceId"].as_str().unwrap())
+    );
+    assert_eq!(
+        data["topics"]["data"],
+        format!("device/{}/data", data["deviceId"].as_str().unwrap())
+    );
     app.get("/api/devices/ghost/config")
         .await
         .assert_error(StatusCode::NOT_FOUND, "not_found");

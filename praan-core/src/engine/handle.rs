@@ -11,6 +11,7 @@ use std::{
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::{
+    codec::TopicPrefix,
     domain::{
         Ack, Command, CommandId, CommandSource, ControlState, DeviceId, FanMode, IdempotencyKey,
         Instruction, Intent, PreClean, PreCleanDuration, PreCleanId, PresenceReason, Schedule,
@@ -122,6 +123,7 @@ pub struct Handle {
     pub(super) requests: mpsc::Sender<Request>,
     pub(super) events: broadcast::Sender<EngineEvent>,
     pub(super) default_timezone: Timezone,
+    pub(super) topic_prefix: TopicPrefix,
     /// Bumped every time a device is forgotten, so caches of registered devices (ingestion's)
     /// know to drop what they hold.
     pub(super) registry_epoch: Arc<AtomicU64>,
@@ -256,6 +258,12 @@ impl Handle {
     /// changed.
     pub fn registry_epoch(&self) -> u64 {
         self.registry_epoch.load(Ordering::SeqCst)
+    }
+
+    /// The MQTT topic prefix the engine publishes commands under
+    /// ([`EngineConfig::topic_prefix`](super::EngineConfig::topic_prefix)).
+    pub fn topic_prefix(&self) -> &TopicPrefix {
+        &self.topic_prefix
     }
 
     /// A live stream of engine events.

@@ -164,6 +164,7 @@ impl Engine {
         let (requests, inbox) = mpsc::channel(config.queue_capacity.max(1));
         let (events, _) = broadcast::channel(config.event_capacity.max(1));
         let default_timezone = config.default_timezone;
+        let topic_prefix = config.topic_prefix.clone();
         let mut actor = actor::Actor::new(config, store, transport, clock, events.clone());
         actor.recover().await?;
         let handle = Handle {
@@ -171,6 +172,7 @@ impl Engine {
             events,
             default_timezone,
             registry_epoch: Arc::default(),
+            topic_prefix,
         };
         Ok((handle, actor.run(inbox)))
     }

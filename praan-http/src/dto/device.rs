@@ -1,6 +1,7 @@
 //! A device as the API shows it: its registry record ([`DeviceDto`], [`DeviceConfigDto`]) and its
 //! state ([`DeviceStateDto`]: reported, presence, effective with source, active pre-clean).
 
+use praan_core::codec::{TopicKind, TopicPrefix};
 use praan_core::domain::{
     CommandAction, ControlState, Device, DeviceState, FanState, Intent, IntentSource, PreClean,
     Presence, ReportedState, Specifications, Timestamp, WindowKey,
@@ -93,11 +94,34 @@ pub(crate) struct DeviceConfigDto {
     pub(crate) max_fan_speed: u8,
     /// The command actions the device receives: `setFanSpeed`, `turnOn`, `turnOff`.
     pub(crate) actions: Vec<String>,
+    /// Its MQTT topics (with the configured prefix).
+    pub(crate) topics: TopicsDto,
 }
 
-impl From<&Device> for DeviceConfigDto {
-    fn from(d: &Device) -> Self {
+/// A device's MQTT topics.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub(crate) struct TopicsDto {
+    /// Where it publishes readings (QoS 1).
+    pub(crate) data: String,
+    /// Where it acknowledges commands (QoS 1).
+    pub(crate) ack: String,
+    /// Where it keeps its retained presence and Last Will.
+    pub(crate) status: String,
+    /// Where it receives commands (QoS 1).
+    pub(crate) command: String,
+}
+
+impl DeviceConfigDto {
+    /// The configuration of `d`, whose topics start with `prefix`.
+    pub(crate) fn new(d: &Device, prefix: &TopicPrefix) -> Self {
+        let topic = |kind| prefix.topic(&d.device_id, kind);
         Self {
+            topics: TopicsDto {
+                data: topic(TopicKind::Data),
+                ack: topic(TopicKind::Ack),
+                status: topic(TopicKind::Status),
+                command: topic(TopicKind::Command),
+            },
             device_id: d.device_id.to_string(),
             device_type: d.device_type.as_str().to_owned(),
             status: wire_name(&d.status),

@@ -304,7 +304,8 @@ pub(crate) async fn config(
     PathParam(raw): PathParam<String>,
 ) -> Result<Response, ApiError> {
     let device = registered(&state, &raw).await?;
-    Ok(envelope::ok(StatusCode::OK, DeviceConfigDto::from(&device)))
+    let config = DeviceConfigDto::new(&device, state.engine.topic_prefix());
+    Ok(envelope::ok(StatusCode::OK, config))
 }
 
 /// Merges `body` into `specs`, naming `specifications.<field>` in errors.
