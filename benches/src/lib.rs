@@ -2,6 +2,7 @@
 
 use praan_core::domain::Timestamp;
 
+pub mod engine;
 pub mod mongo;
 pub mod mqtt;
 pub mod sqlite;

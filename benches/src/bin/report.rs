@@ -2,7 +2,7 @@
 //! line per target with its inputs, the figure, the target and PASS or FAIL.
 //!
 //! ```text
-//! cargo run --release -p praan-benches --bin report -- [--quick] [p1] [p2] [p3] [p7] [p9] [p10]
+//! cargo run --release -p praan-benches --bin report -- [--quick] [p1] [p2] [p3] [p7] [p8] [p9] [p10]
 //! ```
 //!
 //! `--quick` takes fewer runs (under two minutes on the 2-core reference machine); naming targets
@@ -12,7 +12,13 @@
 //! exit code is 0 when every target that ran passes, 1 when one fails, 2 when the report could
 //! not run.
 
-use std::{io::Write as _, process::ExitCode, time::Duration};
+use std::{alloc::System, io::Write as _, process::ExitCode, time::Duration};
+
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+
+/// Counts every allocation, for P8 (the engine's memory per device).
+#[global_allocator]
+static ALLOCATOR: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 use praan_benches::{
     median, mqtt,
@@ -294,6 +300,34 @@ async fn p7(quick: bool) -> Result<Line, BoxError> {
     })
 }
 
+/// P8: the engine's memory per managed device (each with a schedule, control state, presence
+/// and timers), counted by the global allocator around a second engine's recovery.
+async fn p8(quick: bool) -> Result<Line, BoxError> {
+    const TARGET: f64 = 1024.0;
+    let devices = if quick { 20_000 } else { 100_000 };
+    let region = Region::new(ALLOCATOR);
+    let m = praan_benches::engine::engine_memory(devices, || {
+        let c = region.change();
+        c.bytes_allocated as i128 - c.bytes_deallocated as i128 + c.bytes_reallocated as i128
+    })
+    .await?;
+    let per_device = m.per_device();
+    let pass = per_device <= TARGET;
+    Ok(Line {
+        text: format!(
+            "P8  engine memory: {} devices (each registered, online, a Mon-Fri schedule with its \
+             boundary timer; {} schedules), recovered engine holds {} bytes = {:.0} bytes per \
+             device (target <= {TARGET:.0}) {}",
+            thousands(m.devices as f64),
+            thousands(m.schedules as f64),
+            thousands(m.bytes as f64),
+            per_device,
+            verdict(pass)
+        ),
+        pass,
+    })
+}
+
 /// P10: MongoDB `append_readings` ÷ a raw `insert_many` of the same documents (see
 /// `praan_benches::mongo`). Skipped, and said so, without a server.
 async fn p10(quick: bool) -> Result<Line, BoxError> {
@@ -335,35 +369,20 @@ fn main() -> ExitCode {
     let result = runtime().and_then(|rt| {
         rt.block_on(async {
             let mut all = true;
-            let print = |line: &Line| writeln!(std::io::stdout(), "{}", line.text);
-            if wanted("p1") {
-                let line = p1(quick).await?;
-                print(&line)?;
-                all &= line.pass;
-            }
-            if wanted("p2") {
-                let line = p2(quick).await?;
-                print(&line)?;
-                all &= line.pass;
-            }
-            if wanted("p3") {
-                let line = p3(quick).await?;
-                print(&line)?;
-                all &= line.pass;
-            }
-            if wanted("p7") {
-                let line = p7(quick).await?;
-                print(&line)?;
-                all &= line.pass;
-            }
-            if wanted("p9") {
-                let line = p9(quick).await?;
-                print(&line)?;
-                all &= line.pass;
-            }
-            if wanted("p10") {
-                let line = p10(quick).await?;
-                print(&line)?;
+            for target in ["p1", "p2", "p3", "p7", "p8", "p9", "p10"] {
+                if !wanted(target) {
+                    continue;
+                }
+                let line = match target {
+                    "p1" => p1(quick).await?,
+                    "p2" => p2(quick).await?,
+                    "p3" => p3(quick).await?,
+                    "p7" => p7(quick).await?,
+                    "p8" => p8(quick).await?,
+                    "p9" => p9(quick).await?,
+                    _ => p10(quick).await?,
+                };
+                writeln!(std::io::stdout(), "{}", line.text)?;
                 all &= line.pass;
             }
             Ok::<bool, BoxError>(all)
