@@ -126,7 +126,11 @@ async fn client(
     while started.elapsed() < window {
         n = n.wrapping_mul(1_103_515_245).wrapping_add(12_345);
         let device = (n >> 8) % DEVICES;
-        let tail = if n % 2 == 0 { "state" } else { "latest" };
+        let tail = if n.is_multiple_of(2) {
+            "state"
+        } else {
+            "latest"
+        };
         let request =
             format!("GET /api/device/P6_{device:04}/{tail} HTTP/1.1\r\nHost: praan\r\n\r\n");
         let sent = Stopwatch::start();

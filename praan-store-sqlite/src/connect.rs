@@ -1,6 +1,10 @@
 //! [`SqliteStore`], its [`SqliteOptions`], and opening a database: pragmas, pools, migrations.
 
-use std::{str::FromStr, time::Duration};
+use std::{
+    str::FromStr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use praan_core::store::StoreResult;
 use sqlx::{
@@ -8,7 +12,7 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
-use crate::error::db;
+use crate::{error::db, rollups::SpanCache};
 
 /// The table where praan records which of its migrations ran, so it never collides with a host
 /// application's own `_sqlx_migrations` in the same database.
@@ -153,6 +157,8 @@ impl SqliteOptions {
 pub struct SqliteStore {
     pub(crate) writer: SqlitePool,
     pub(crate) reader: SqlitePool,
+    /// The rolled-up spans of the devices appended to, as the writer last committed them.
+    pub(crate) spans: Arc<Mutex<SpanCache>>,
 }
 
 impl SqliteStore {
@@ -191,7 +197,11 @@ impl SqliteStore {
         } else {
             pool_options(options.max_readers, &options).connect_lazy_with(connect)
         };
-        Ok(Self { writer, reader })
+        Ok(Self {
+            writer,
+            reader,
+            spans: Arc::default(),
+        })
     }
 
     /// Begins a write transaction on the writer connection, taking SQLite's write lock at once

@@ -130,6 +130,8 @@ impl DeviceRepo for SqliteStore {
         for sql in [
             "DELETE FROM device_state WHERE device_id = ?",
             "DELETE FROM control_states WHERE device_id = ?",
+            // The rolled-up span went with the state row: its rollups go too.
+            crate::rollups::FORGET_DEVICE,
         ] {
             sqlx::query(sql)
                 .bind(id.as_str())
@@ -137,6 +139,8 @@ impl DeviceRepo for SqliteStore {
                 .await
                 .map_err(db(context))?;
         }
+        // A miss reloads the (now empty) span from the database.
+        crate::rollups::forget_cached(&self.spans, id.as_str());
         tx.commit().await.map_err(db(context))
     }
 

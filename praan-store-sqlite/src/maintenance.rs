@@ -4,12 +4,20 @@ use async_trait::async_trait;
 use praan_core::store::{MaintenanceRepo, PurgeOutcome, RetentionCutoffs, StoreResult};
 use sqlx::SqliteConnection;
 
-use crate::{SqliteStore, columns::ms, error::db};
+use crate::{
+    SqliteStore,
+    columns::{get, ms},
+    error::db,
+    rollups,
+};
+
+/// Deletes at most `?2` readings older than `?1` (found through the `ts` index) and returns their
+/// keys, so the rolled-up hours they were in can be recomputed in the same transaction.
+pub(crate) const PURGE_READINGS: &str = "DELETE FROM readings WHERE (device_id, ts) IN \
+     (SELECT device_id, ts FROM readings WHERE ts < ?1 LIMIT ?2) RETURNING device_id, ts";
 
 /// Each statement deletes at most `?2` records older than `?1`, found through an index (the
 /// subquery), so one call holds the write lock for a bounded time however much has expired.
-pub(crate) const PURGE_READINGS: &str = "DELETE FROM readings WHERE (device_id, ts) IN \
-     (SELECT device_id, ts FROM readings WHERE ts < ?1 LIMIT ?2)";
 pub(crate) const PURGE_COMMANDS: &str = "DELETE FROM commands WHERE command_id IN \
      (SELECT command_id FROM commands WHERE status NOT IN ('pending', 'sent') \
      AND created_at < ?1 LIMIT ?2)";
@@ -43,7 +51,18 @@ impl MaintenanceRepo for SqliteStore {
         }
         let mut tx = self.begin_write("purging expired records").await?;
         if let Some(cut) = cutoffs.readings_before {
-            out.readings = purge_one(&mut tx, PURGE_READINGS, ms(cut), batch).await?;
+            let deleted = sqlx::query(PURGE_READINGS)
+                .bind(ms(cut))
+                .bind(i64::from(batch))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db("purging expired records"))?;
+            let keys = deleted
+                .iter()
+                .map(|row| Ok((get::<String>(row, "device_id")?, get::<i64>(row, "ts")?)))
+                .collect::<StoreResult<Vec<_>>>()?;
+            rollups::recompute(&mut tx, &keys).await?;
+            out.readings = keys.len() as u64;
         }
         if let Some(cut) = cutoffs.commands_before {
             out.commands = purge_one(&mut tx, PURGE_COMMANDS, ms(cut), batch).await?;

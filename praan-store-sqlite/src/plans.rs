@@ -2,7 +2,9 @@
 
 use sqlx::AssertSqlSafe;
 
-use crate::{SqliteStore, commands, devices, maintenance, pre_cleans, schedules, telemetry};
+use crate::{
+    SqliteStore, commands, devices, maintenance, pre_cleans, rollups, schedules, telemetry,
+};
 
 /// The plan SQLite chooses for `sql`, one detail line per step.
 async fn plan(store: &SqliteStore, sql: &str) -> Vec<String> {
@@ -47,6 +49,22 @@ async fn telemetry_and_purge_queries_use_an_index() {
     .await;
     assert_uses(&store, "statistics", &telemetry::STATS_SQL, pk).await;
     assert_uses(&store, "bucketed statistics", &telemetry::BUCKETS_SQL, pk).await;
+    // Rollups: read, written and recomputed by primary key.
+    let rk = "USING PRIMARY KEY (device_id=? AND hour>? AND hour<?)";
+    assert_uses(&store, "rolled-up statistics", rollups::BUCKETS_SQL, rk).await;
+    // The roll-up walks only its list of ranges, and searches readings for each.
+    let roll = plan(&store, &rollups::aggregate_sql(2)).await.join(" | ");
+    assert!(roll.contains(&format!("SEARCH readings {pk}")), "{roll}");
+    assert!(!roll.contains("SCAN readings"), "{roll}");
+    let by_device = "USING PRIMARY KEY (device_id=?)";
+    assert_uses(&store, "rolled-up span", telemetry::SPAN_SQL, by_device).await;
+    let update = plan(&store, &rollups::set_span_sql(2)).await.join(" | ");
+    assert!(
+        update.contains("device_state") && !update.contains("SCAN device_state"),
+        "{update}"
+    );
+    assert_indexed(&store, &rollups::forget_hours_sql(2)).await;
+    assert_uses(&store, "forget a device", rollups::FORGET_DEVICE, by_device).await;
     // The readings purge finds the oldest readings through their timestamp index.
     assert_uses(
         &store,

@@ -24,6 +24,7 @@ use crate::{
     SqliteStore,
     columns::{get, get_opt_ts, get_ts, invalid_row, ms},
     error::db,
+    rollups::{self, HOUR_MS, Span, hour_at_or_after, hour_of},
 };
 
 /// Columns of a reading row, in bind order.
@@ -292,11 +293,15 @@ fn state_deltas<'a>(stored: &[&'a Reading]) -> Vec<StateDelta<'a>> {
     deltas
 }
 
+/// Upserts the batch's device states, and returns the connection's `PRAGMA data_version` (for
+/// the rollups' cache), read by the first statement in the same round trip; `None` when there
+/// is nothing to upsert.
 async fn upsert_states<'a>(
     conn: &mut SqliteConnection,
     deltas: &[StateDelta<'a>],
     ids: &mut Interned<'a>,
-) -> StoreResult<()> {
+) -> StoreResult<Option<i64>> {
+    let mut version = None;
     for chunk in deltas.chunks(CHUNK_ROWS) {
         let mut args = Args::with_capacity(chunk.len() * STATE_VARS);
         for d in chunk {
@@ -307,12 +312,29 @@ async fn upsert_states<'a>(
             args.add(d.reported.map(|r| ms(r.at)))?;
             args.add(ms(d.seen))?;
         }
-        sqlx::query_with(AssertSqlSafe(upsert_state_sql(chunk.len())), args.0)
-            .execute(&mut *conn)
-            .await
-            .map_err(db("updating device states after an append"))?;
+        let context = "updating device states after an append";
+        let sql = upsert_state_sql(chunk.len());
+        if version.is_none() {
+            // Two statements, one round trip: the pragma's row is the only row.
+            let sql = format!("PRAGMA data_version; {sql}");
+            let rows = sqlx::query_with(AssertSqlSafe(sql), args.0)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db(context))?;
+            let row = rows
+                .first()
+                .ok_or_else(|| invalid_row("data version", "no row"))?;
+            version = Some(
+                sqlx::Row::try_get::<i64, _>(row, 0).map_err(|e| invalid_row("data version", e))?,
+            );
+        } else {
+            sqlx::query_with(AssertSqlSafe(sql), args.0)
+                .execute(&mut *conn)
+                .await
+                .map_err(db(context))?;
+        }
     }
-    Ok(())
+    Ok(version)
 }
 
 /// The reading whose values are in `columns` of `row`, or `None` when its timestamp is NULL (a
@@ -444,8 +466,170 @@ fn sums_from_row(row: &SqliteRow) -> StoreResult<(u64, PerMetric<Sums>)> {
     Ok((count(row, "n")?, out))
 }
 
+/// A bucket row of [`BUCKETS_SQL`], read by position (`bucket`, `n`, then per metric count, min,
+/// max, sum): tens of thousands of rows per query.
+fn bucket_from_row(row: &SqliteRow) -> StoreResult<BucketRow> {
+    fn at<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
+        row: &'r SqliteRow,
+        i: usize,
+    ) -> StoreResult<T> {
+        sqlx::Row::try_get(row, i).map_err(|e| invalid_row("statistics row", e))
+    }
+    let n = |i| -> StoreResult<u64> {
+        u64::try_from(at::<i64>(row, i)?).map_err(|e| invalid_row("statistics row", e))
+    };
+    let mut out = PerMetric::<Sums>::default();
+    for m in Metric::ALL {
+        let i = 2 + 4 * m.index();
+        out[m] = Sums {
+            count: n(i)?,
+            min: at(row, i + 1)?,
+            max: at(row, i + 2)?,
+            sum: at::<Option<f64>>(row, i + 3)?.unwrap_or(0.0),
+        };
+    }
+    Ok((at(row, 0)?, n(1)?, out))
+}
+
+/// An hour of [`rollups::BUCKETS_SQL`]: `bucket`, `n`, `data`.
+fn rollup_bucket_from_row(row: &SqliteRow) -> StoreResult<BucketRow> {
+    let bucket: i64 = sqlx::Row::try_get(row, 0).map_err(|e| invalid_row("rollup", e))?;
+    let n: i64 = sqlx::Row::try_get(row, 1).map_err(|e| invalid_row("rollup", e))?;
+    let data: &[u8] = sqlx::Row::try_get(row, 2).map_err(|e| invalid_row("rollup", e))?;
+    let aggregates = rollups::decode(data)
+        .ok_or_else(|| invalid_row("rollup", "its data has a wrong length"))?;
+    let sums = PerMetric::from_fn(|m| {
+        let a = aggregates[m.index()];
+        Sums {
+            count: u64::try_from(a.count).unwrap_or(0),
+            min: a.min,
+            max: a.max,
+            sum: a.sum,
+        }
+    });
+    let n = u64::try_from(n).map_err(|e| invalid_row("rollup", e))?;
+    Ok((bucket, n, sums))
+}
+
 fn to_stats(sums: &PerMetric<Sums>) -> PerMetric<MetricStats> {
     PerMetric::from_fn(|m| sums[m].stats())
+}
+
+/// One bucket's start, readings and per-metric sums.
+type BucketRow = (i64, u64, PerMetric<Sums>);
+
+/// The device's rolled-up span.
+pub(crate) const SPAN_SQL: &str =
+    "SELECT rollup_from, rollup_until FROM device_state WHERE device_id = ?1";
+
+/// Appends the buckets of `sql` (raw or rolled-up rows) over `[from, until)` to `out`, merging a
+/// bucket that continues the last one (a bucket wider than an hour split between raw edges and
+/// rolled-up hours).
+async fn fetch_buckets(
+    conn: &mut SqliteConnection,
+    sql: &'static str,
+    decode: fn(&SqliteRow) -> StoreResult<BucketRow>,
+    (device, from, until, width): (&str, i64, i64, i64),
+    out: &mut Vec<BucketRow>,
+) -> StoreResult<()> {
+    if from >= until {
+        return Ok(());
+    }
+    let rows = sqlx::query(AssertSqlSafe(sql))
+        .bind(device)
+        .bind(from)
+        .bind(until)
+        .bind(width)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db("computing statistics"))?;
+    out.reserve(rows.len());
+    for row in &rows {
+        let (bucket, n, sums) = decode(row)?;
+        match out.last_mut() {
+            Some((last, count, acc)) if *last == bucket => {
+                *count += n;
+                for m in Metric::ALL {
+                    acc[m].merge(sums[m]);
+                }
+            }
+            _ => out.push((bucket, n, sums)),
+        }
+    }
+    Ok(())
+}
+
+/// The non-empty buckets of `width` ms over `[start, end)`, oldest first. When the width is a
+/// whole number of hours, the whole hours inside the range that are rolled up come from
+/// `reading_rollups` and only the edges from `readings`; all in one read transaction, so one
+/// snapshot.
+async fn bucket_rows(
+    store: &SqliteStore,
+    device: &str,
+    start: i64,
+    end: i64,
+    width: i64,
+) -> StoreResult<Vec<BucketRow>> {
+    let context = "computing statistics";
+    let mut tx = store.reader.begin().await.map_err(db(context))?;
+    let span = if width % HOUR_MS == 0 {
+        sqlx::query(SPAN_SQL)
+            .bind(device)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db(context))?
+            .as_ref()
+            .map(Span::from_row)
+            .transpose()?
+            .flatten()
+    } else {
+        None
+    };
+    let full = span
+        .map(|s| {
+            (
+                hour_at_or_after(start).max(s.from),
+                hour_of(end).min(s.until),
+            )
+        })
+        .filter(|(a, b)| a < b);
+    let mut out = Vec::new();
+    let raw = BUCKETS_SQL.as_str();
+    match full {
+        Some((a, b)) => {
+            fetch_buckets(
+                &mut tx,
+                raw,
+                bucket_from_row,
+                (device, start, a, width),
+                &mut out,
+            )
+            .await?;
+            let rolled = rollups::BUCKETS_SQL;
+            let decode = rollup_bucket_from_row;
+            fetch_buckets(&mut tx, rolled, decode, (device, a, b, width), &mut out).await?;
+            fetch_buckets(
+                &mut tx,
+                raw,
+                bucket_from_row,
+                (device, b, end, width),
+                &mut out,
+            )
+            .await?;
+        }
+        None => {
+            fetch_buckets(
+                &mut tx,
+                raw,
+                bucket_from_row,
+                (device, start, end, width),
+                &mut out,
+            )
+            .await?
+        }
+    }
+    tx.commit().await.map_err(db(context))?;
+    Ok(out)
 }
 
 #[async_trait]
@@ -492,8 +676,15 @@ impl TelemetryRepo for SqliteStore {
             }
             new
         };
-        upsert_states(&mut tx, &state_deltas(&stored), &mut ids).await?;
+        let version = upsert_states(&mut tx, &state_deltas(&stored), &mut ids).await?;
+        let cached = match version {
+            Some(v) => Some(rollups::maintain(&mut tx, &self.spans, &stored, v).await?),
+            None => None,
+        };
         tx.commit().await.map_err(db(context))?;
+        if let Some(cached) = cached {
+            cached.keep();
+        }
         let inserted = stored.len() as u64;
         Ok(AppendOutcome {
             inserted,
@@ -554,26 +745,18 @@ impl TelemetryRepo for SqliteStore {
                 (count, sums, None)
             }
             Some(width) => {
-                // One pass: the buckets in SQL, the whole range as their sum.
-                let rows = sqlx::query(AssertSqlSafe(BUCKETS_SQL.as_str()))
-                    .bind(id.as_str())
-                    .bind(start)
-                    .bind(end)
-                    .bind(width.millis())
-                    .fetch_all(&self.reader)
-                    .await
-                    .map_err(db(context))?;
+                let rows = bucket_rows(self, id.as_str(), start, end, width.millis()).await?;
                 let mut total = 0;
                 let mut all = PerMetric::<Sums>::default();
                 let mut buckets = Vec::with_capacity(rows.len());
-                for row in &rows {
-                    let (n, sums) = sums_from_row(row)?;
+                for (bucket, n, sums) in rows {
                     total += n;
                     for m in Metric::ALL {
                         all[m].merge(sums[m]);
                     }
                     buckets.push(BucketStats {
-                        start: get_ts(row, "bucket")?,
+                        start: Timestamp::from_unix_millis(bucket)
+                            .map_err(|e| invalid_row("statistics row", e))?,
                         count: n,
                         metrics: to_stats(&sums),
                     });

@@ -97,7 +97,7 @@ async fn migrations_are_recorded_in_praans_own_table_and_run_once() {
     .fetch_one(&mut host)
     .await
     .unwrap();
-    assert_eq!(praan, 1, "one migration, applied once");
+    assert_eq!(praan, 2, "both migrations, each applied once");
     let hosts: Vec<(i64, String)> = sqlx::query_as("SELECT * FROM _sqlx_migrations")
         .fetch_all(&mut host)
         .await
