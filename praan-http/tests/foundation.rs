@@ -59,9 +59,9 @@ async fn power_on_and_off_become_turn_on_and_turn_off() {
     assert_eq!(app.take_published().len(), 2);
 }
 
-#[tokio::test]
-async fn wait_true_answers_200_once_the_device_acknowledged() {
-    let mut app = App::new(&["dev-1"]).await;
+/// Sends `POST /api/control/fan?wait=true` for dev-1 on a task and returns once the command is
+/// published (the request is then waiting for its terminal status).
+async fn fan_and_wait(app: &App) -> tokio::task::JoinHandle<axum::response::Response> {
     let router = app.router.clone();
     let request = axum::http::Request::post("/api/control/fan?wait=true")
         .header("content-type", "application/json")
@@ -79,6 +79,17 @@ async fn wait_true_answers_200_once_the_device_acknowledged() {
         }
         tokio::task::yield_now().await;
     }
+    assert!(
+        !app.transport.published().is_empty(),
+        "the command was published"
+    );
+    pending
+}
+
+#[tokio::test]
+async fn wait_true_answers_200_once_the_device_acknowledged() {
+    let mut app = App::new(&["dev-1"]).await;
+    let pending = fan_and_wait(&app).await;
     assert_eq!(app.ack_published().await, 1);
     let response = pending.await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
@@ -87,23 +98,7 @@ async fn wait_true_answers_200_once_the_device_acknowledged() {
 #[tokio::test]
 async fn wait_true_is_bounded_by_the_wait_timeout() {
     let app = App::new(&["dev-1"]).await;
-    let router = app.router.clone();
-    let request = axum::http::Request::post("/api/control/fan?wait=true")
-        .header("content-type", "application/json")
-        .body(axum::body::Body::from(
-            r#"{"deviceId":"dev-1","fanSpeed":2}"#,
-        ))
-        .unwrap();
-    let pending = tokio::spawn(async move {
-        use tower::ServiceExt;
-        router.oneshot(request).await.unwrap()
-    });
-    for _ in 0..1000 {
-        if !app.transport.published().is_empty() {
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
+    let pending = fan_and_wait(&app).await;
     // The device never answers; the wait gives up at 25 s (before the command's own timeout).
     for _ in 0..26 {
         app.advance(Duration::from_secs(1)).await;
@@ -429,23 +424,7 @@ async fn a_request_over_the_timeout_is_a_503_on_the_clock() {
         |s| s,
     )
     .await;
-    let router = app.router.clone();
-    let request = axum::http::Request::post("/api/control/fan?wait=true")
-        .header("content-type", "application/json")
-        .body(axum::body::Body::from(
-            r#"{"deviceId":"dev-1","fanSpeed":2}"#,
-        ))
-        .unwrap();
-    let pending = tokio::spawn(async move {
-        use tower::ServiceExt;
-        router.oneshot(request).await.unwrap()
-    });
-    for _ in 0..1000 {
-        if !app.transport.published().is_empty() {
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
+    let pending = fan_and_wait(&app).await;
     assert!(!pending.is_finished());
     for _ in 0..6 {
         app.advance(Duration::from_secs(1)).await;

@@ -2,31 +2,14 @@
 //! answer [`PreCleanStartedDto`] and the status [`PreCleanStatusDto`] (PRODUCT.md §5).
 
 use praan_core::{
-    domain::{FanState, Intent, IntentSource, PreClean, PreCleanStatus, RestoreInfo, Timestamp},
+    domain::{Intent, IntentSource, PreClean, PreCleanStatus, RestoreInfo, Timestamp},
     engine::PreCleanStarted,
 };
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-/// A fan state: power and speed.
-#[derive(Clone, Copy, Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct PreCleanTargetDto {
-    /// Whether the purifier is on.
-    pub(crate) power_on: bool,
-    /// Its fan speed, 0–5 (0 when off).
-    pub(crate) fan_speed: u8,
-}
-
-impl From<FanState> for PreCleanTargetDto {
-    fn from(s: FanState) -> Self {
-        Self {
-            power_on: s.power_on,
-            fan_speed: s.fan_speed.get(),
-        }
-    }
-}
+use super::device::FanStateDto;
 
 /// What the device returns to when the pre-clean ends, as of now: the base intent (a schedule
 /// window, a manual command, or the state it reported when the pre-clean started).
@@ -65,7 +48,7 @@ fn source_json(source: &IntentSource) -> Value {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct PreCleanRestoreDto {
     /// The state restored; `null` when the device was unmanaged (nothing was sent).
-    pub(crate) target: Option<PreCleanTargetDto>,
+    pub(crate) target: Option<FanStateDto>,
     /// Where that state came from (see `restoreTarget.source`).
     #[schema(value_type = Option<Object>)]
     pub(crate) source: Option<Value>,
@@ -78,7 +61,7 @@ pub(crate) struct PreCleanRestoreDto {
 impl From<&RestoreInfo> for PreCleanRestoreDto {
     fn from(r: &RestoreInfo) -> Self {
         Self {
-            target: r.target.map(PreCleanTargetDto::from),
+            target: r.target.map(FanStateDto::from),
             source: r.source.as_ref().map(source_json),
             command_id: r.command_id.map(|id| id.to_string()),
             at: r.at.to_rfc3339(),
@@ -97,7 +80,7 @@ pub(crate) struct PreCleanDto {
     /// The mode asked for: `OFF`, `AUTO`, `MANUAL`, `PRE_CLEAN`, or a speed `"1"`–`"5"`.
     pub(crate) target_fan_mode: String,
     /// The state while it is active.
-    pub(crate) target: PreCleanTargetDto,
+    pub(crate) target: FanStateDto,
     /// How long it was asked to run, in seconds.
     pub(crate) duration_seconds: u32,
     /// `active`, `completed`, `cancelled` or `replaced`.
@@ -154,7 +137,7 @@ pub(crate) struct PreCleanStartedDto {
     /// The mode asked for: `OFF`, `AUTO`, `MANUAL`, `PRE_CLEAN`, or a speed `"1"`–`"5"`.
     pub(crate) target_fan_mode: String,
     /// The state while it is active.
-    pub(crate) target: PreCleanTargetDto,
+    pub(crate) target: FanStateDto,
     /// How long, in seconds.
     pub(crate) duration_seconds: u32,
     /// When it started (RFC 3339).
@@ -201,7 +184,7 @@ pub(crate) struct PreCleanStatusDto {
     /// The active pre-clean's mode: `OFF`, `AUTO`, `MANUAL`, `PRE_CLEAN`, or `"1"`–`"5"`.
     pub(crate) target_fan_mode: Option<String>,
     /// The state while it is active.
-    pub(crate) target: Option<PreCleanTargetDto>,
+    pub(crate) target: Option<FanStateDto>,
     /// When it started (RFC 3339).
     pub(crate) started_at: Option<String>,
     /// When it ends (RFC 3339).
