@@ -194,6 +194,32 @@ async fn fleet_to_store(url: &str, port: u16, tag: &str) {
     }
 }
 
+/// The command delivery of the command tests: 30 s for each of up to 4 publishes.
+const DELIVERY: DeliveryConfig = DeliveryConfig {
+    ack_timeout: Duration::from_secs(30),
+    max_retries: 3,
+};
+
+/// A backend whose engine runs on `clock` (a `FakeClock` the test moves) with [`DELIVERY`].
+async fn commanding_backend(
+    store: &Arc<praan_store_sqlite::SqliteStore>,
+    url: &str,
+    client_id: &str,
+    clock: &FakeClock,
+) -> Backend {
+    Backend::start(
+        store.clone(),
+        mqtt_config(url, client_id),
+        EngineConfig {
+            delivery: DELIVERY,
+            ..EngineConfig::default()
+        },
+        IngestConfig::default(),
+        Arc::new(clock.clone()),
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fleet_shut_down_gracefully_has_every_broker_accepted_reading_stored_once_on_rumqttd() {
     let broker = Rumqttd::start(RumqttdOptions::default()).await.unwrap();
@@ -312,21 +338,7 @@ async fn a_silent_device_gets_max_retries_plus_one_identical_publishes_then_time
         .insert_device(&Device::auto_registered(device.clone(), clock.now()))
         .await
         .unwrap();
-    let delivery = DeliveryConfig {
-        ack_timeout: Duration::from_secs(30),
-        max_retries: 3,
-    };
-    let backend = Backend::start(
-        store.clone(),
-        mqtt_config(&broker.url(), "praan-silent"),
-        EngineConfig {
-            delivery,
-            ..EngineConfig::default()
-        },
-        IngestConfig::default(),
-        Arc::new(clock.clone()),
-    )
-    .await;
+    let backend = commanding_backend(&store, &broker.url(), "praan-silent", &clock).await;
     backend.wait_subscribed(1).await;
     let silent = Peer::start(
         broker.port(),
@@ -342,7 +354,7 @@ async fn a_silent_device_gets_max_retries_plus_one_identical_publishes_then_time
         .await
         .unwrap();
     let cid = sent.command_id.to_string();
-    let publishes = delivery.max_retries as usize + 1;
+    let publishes = DELIVERY.max_retries as usize + 1;
     for n in 1..=publishes {
         wait_for(
             &format!("publish {n} on the broker"),
@@ -354,7 +366,7 @@ async fn a_silent_device_gets_max_retries_plus_one_identical_publishes_then_time
         // time moves on; then the attempt's ack timeout passes (a retry, or after the last one
         // the timeout).
         backend.engine.control(device.clone()).await.unwrap();
-        clock.advance(delivery.ack_timeout);
+        clock.advance(DELIVERY.ack_timeout);
     }
     let done = within(
         Duration::from_secs(10),
@@ -735,21 +747,7 @@ async fn a_broker_restart_mid_command_still_ends_every_command() {
             .await
             .unwrap();
     }
-    let delivery = DeliveryConfig {
-        ack_timeout: Duration::from_secs(30),
-        max_retries: 3,
-    };
-    let backend = Backend::start(
-        store.clone(),
-        mqtt_config(&broker.url(), "praan-restart"),
-        EngineConfig {
-            delivery,
-            ..EngineConfig::default()
-        },
-        IngestConfig::default(),
-        Arc::new(clock.clone()),
-    )
-    .await;
+    let backend = commanding_backend(&store, &broker.url(), "praan-restart", &clock).await;
     backend.wait_subscribed(1).await;
     let peer_a = Peer::start(
         broker.port(),
@@ -790,7 +788,7 @@ async fn a_broker_restart_mid_command_still_ends_every_command() {
         !backend.transport.is_connected()
     })
     .await;
-    clock.advance(delivery.ack_timeout);
+    clock.advance(DELIVERY.ack_timeout);
     backend.engine.control(answers.clone()).await.unwrap(); // a round trip: timers handled
     for cid in [cmd_a.command_id, cmd_s.command_id] {
         let c = store.get_command(cid).await.unwrap().unwrap();
@@ -809,7 +807,7 @@ async fn a_broker_restart_mid_command_still_ends_every_command() {
     peer_s.wait_subscribed(2).await;
     assert_eq!(backend.transport.stats().sessions_lost, 0);
     peer_a.answer(true);
-    clock.advance(delivery.ack_timeout);
+    clock.advance(DELIVERY.ack_timeout);
     let done_a = within(
         Duration::from_secs(15),
         backend.engine.wait_terminal(cmd_a.command_id),
@@ -820,7 +818,7 @@ async fn a_broker_restart_mid_command_still_ends_every_command() {
     assert_eq!(done_a.status, CommandStatus::Acknowledged, "{done_a:?}");
 
     // The silent device's command runs out of attempts.
-    for _ in 0..delivery.max_retries {
+    for _ in 0..DELIVERY.max_retries {
         if store
             .get_command(cmd_s.command_id)
             .await
@@ -831,7 +829,7 @@ async fn a_broker_restart_mid_command_still_ends_every_command() {
         {
             break;
         }
-        clock.advance(delivery.ack_timeout);
+        clock.advance(DELIVERY.ack_timeout);
         backend.engine.control(silent.clone()).await.unwrap();
     }
     let done_s = within(
@@ -842,7 +840,7 @@ async fn a_broker_restart_mid_command_still_ends_every_command() {
     .expect("the silent device's command ends")
     .unwrap();
     assert_eq!(done_s.status, CommandStatus::Timeout, "{done_s:?}");
-    assert_eq!(done_s.attempts.len(), delivery.max_retries as usize + 1);
+    assert_eq!(done_s.attempts.len(), DELIVERY.max_retries as usize + 1);
     assert!(
         done_s.attempts[2..].iter().all(|a| a.error.is_none()),
         "published again after the restart: {done_s:?}"

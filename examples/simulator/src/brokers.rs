@@ -210,6 +210,31 @@ pub fn mosquitto_from_env() -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
+/// The Mosquitto binary for the test named `test`: from `PRAAN_TEST_MOSQUITTO_BIN`, or `None`
+/// after printing `SKIPPED {test}: …` and how to provision it.
+///
+/// # Panics
+///
+/// When the variable is unset and `PRAAN_REQUIRE_BACKENDS=1` (as CI sets it): a test suite must
+/// never pass by skipping what it was asked to run.
+#[allow(
+    clippy::print_stdout,
+    reason = "a skipped test says so on the test output"
+)]
+pub fn mosquitto_for_test(test: &str) -> Option<PathBuf> {
+    let bin = mosquitto_from_env();
+    if bin.is_none() {
+        let why = "PRAAN_TEST_MOSQUITTO_BIN is not set (run `scripts/test-services.sh start` \
+                   and `source .services/env`)";
+        assert!(
+            std::env::var("PRAAN_REQUIRE_BACKENDS").as_deref() != Ok("1"),
+            "{test}: {why}, and PRAAN_REQUIRE_BACKENDS=1 requires Mosquitto"
+        );
+        println!("SKIPPED {test}: {why}");
+    }
+    bin
+}
+
 /// How to configure a [`Mosquitto`].
 #[derive(Clone, Debug, Default)]
 pub struct MosquittoOptions {

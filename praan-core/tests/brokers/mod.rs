@@ -24,7 +24,7 @@ use praan_core::{
     transport::{Inbound, MqttConfig, MqttTransport},
 };
 pub use praan_simulator::brokers::{
-    Mosquitto, MosquittoOptions, Rumqttd, RumqttdOptions, free_port, mosquitto_from_env,
+    Mosquitto, MosquittoOptions, Rumqttd, RumqttdOptions, free_port,
 };
 use tokio::sync::mpsc;
 
@@ -128,18 +128,8 @@ pub async fn mosquitto(bin: PathBuf, options: MosquittoOptions) -> Mosquitto {
     Mosquitto::start(bin, options).await.unwrap()
 }
 
-/// The Mosquitto binary from `PRAAN_TEST_MOSQUITTO_BIN`; `None` (after saying why) when it is
-/// unset and backends are not required. Panics when it is unset and `PRAAN_REQUIRE_BACKENDS=1`.
+/// The Mosquitto binary for `test`, or `None` after saying why it skips (fails instead when
+/// `PRAAN_REQUIRE_BACKENDS=1`).
 pub fn mosquitto_bin(test: &str) -> Option<PathBuf> {
-    let bin = mosquitto_from_env();
-    if bin.is_none() {
-        let why = "PRAAN_TEST_MOSQUITTO_BIN is not set (run `scripts/test-services.sh start` \
-                   and `source .services/env`)";
-        assert!(
-            std::env::var("PRAAN_REQUIRE_BACKENDS").as_deref() != Ok("1"),
-            "{test}: {why}, and PRAAN_REQUIRE_BACKENDS=1 requires Mosquitto"
-        );
-        println!("SKIPPED {test}: {why}");
-    }
-    bin
+    praan_simulator::brokers::mosquitto_for_test(test)
 }
