@@ -20,7 +20,7 @@ use praan_core::{
     engine::{Engine, EngineConfig, Handle},
     ingest::{Ingest, IngestConfig, IngestHandle},
     store::{RetentionCutoffs, Store},
-    transport::{MqttConfig, MqttTransport, Transport},
+    transport::{MqttConfig, MqttPool, Transport},
 };
 use praan_http::{AppState, HttpConfig};
 use praan_simulator::{
@@ -52,7 +52,7 @@ pub struct Server {
     closer: StoreCloser,
     state: AppState,
     listener: TcpListener,
-    transport: MqttTransport,
+    transport: MqttPool,
     driver: JoinHandle<()>,
     engine: Handle,
     engine_task: JoinHandle<()>,
@@ -92,8 +92,13 @@ impl Server {
         let codec = Codec::new(config.topic_prefix.clone(), CodecLimits::default());
         let mut mqtt = MqttConfig::new(broker_url.clone(), config.client_id.clone());
         mqtt.subscriptions = codec.subscriptions();
-        let (transport, inbound, driver) = MqttTransport::connect(mqtt, clock.clone())
-            .map_err(|e| StartError(format!("--mqtt-url: {e}")))?;
+        let (transport, inbound, driver) = MqttPool::connect(
+            mqtt,
+            &[codec.data_subscription()],
+            usize::from(config.mqtt_data_sessions),
+            clock.clone(),
+        )
+        .map_err(|e| StartError(format!("--mqtt-url: {e}")))?;
         let driver = tokio::spawn(driver);
 
         let engine_config = EngineConfig {

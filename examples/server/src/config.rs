@@ -168,6 +168,12 @@ const SETTINGS: &[Setting] = &[
         "MQTT client id (the persistent session is keyed on it)",
     ),
     setting(
+        "mqtt-data-sessions",
+        Some("0"),
+        false,
+        "extra MQTT sessions that share the readings (0-255); raise past one broker in-flight window",
+    ),
+    setting(
         "log",
         Some("info"),
         false,
@@ -221,6 +227,8 @@ pub struct Config {
     pub retention_commands: Duration,
     /// MQTT client id.
     pub client_id: String,
+    /// Data sessions that share the readings besides the control session (`MqttPool`).
+    pub mqtt_data_sessions: u8,
     /// Log level.
     pub log: tracing::Level,
     /// Where each value came from, and the raw values, for [`Config::describe`].
@@ -364,6 +372,7 @@ impl Config {
             retention_readings: required("retention-readings")?.positive_duration()?,
             retention_commands: required("retention-commands")?.positive_duration()?,
             client_id: required("client-id")?.client_id()?,
+            mqtt_data_sessions: required("mqtt-data-sessions")?.number()?,
             log: required("log")?.level()?,
             raw,
         })

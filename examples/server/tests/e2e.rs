@@ -127,8 +127,19 @@ async fn an_unanswered_command_times_out_after_max_retries_plus_one_publishes() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_shuts_down_cleanly_with_nothing_lost() {
+    shuts_down_cleanly_with_nothing_lost(&[]).await;
+}
+
+/// The same through two data sessions besides the control session (`MqttPool`): every reading
+/// is stored once, whichever session delivered it, and the shutdown drains them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_data_sessions_shuts_down_cleanly_with_nothing_lost() {
+    shuts_down_cleanly_with_nothing_lost(&["--mqtt-data-sessions", "2"]).await;
+}
+
+async fn shuts_down_cleanly_with_nothing_lost(args: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Server::start(dir.path(), &[]).await;
+    let mut server = Server::start(dir.path(), args).await;
     let devices = Devices::start(&server.broker_url(), 3, "TERM_", 2);
     wait_until("readings from every device", WAIT, || async {
         let mut all = true;

@@ -127,6 +127,12 @@ impl Codec {
             .collect()
     }
 
+    /// The subscription filter for the readings alone: `prefix/+/data` (one of
+    /// [`Codec::subscriptions`]).
+    pub fn data_subscription(&self) -> String {
+        self.prefix.filter(TopicKind::Data)
+    }
+
     /// Decodes one inbound message received at `received_at`.
     pub fn decode(
         &self,

@@ -8,11 +8,16 @@
 //!
 //! [`MemoryTransport`] is the in-process reference; `MqttTransport` (feature `mqtt`; its module
 //! `mqtt` tells how it connects, acknowledges and applies backpressure) talks to a real broker
-//! through rumqttc.
+//! through rumqttc. [`TransportPool`] (module `pool`) uses several transports as one, to take more
+//! than one connection's in-flight window of messages at a time; `MqttPool` (module `mqtt_pool`) is
+//! such a pool of MQTT sessions.
 
 mod memory;
 #[cfg(feature = "mqtt")]
 pub mod mqtt;
+#[cfg(feature = "mqtt")]
+pub mod mqtt_pool;
+pub mod pool;
 
 use std::{borrow::Cow, fmt};
 
@@ -22,6 +27,9 @@ use bytes::Bytes;
 pub use memory::{Faults, MemoryTransport};
 #[cfg(feature = "mqtt")]
 pub use mqtt::{ClientAuth, MqttConfig, MqttStats, MqttTransport, ReconnectBackoff, TlsConfig};
+#[cfg(feature = "mqtt")]
+pub use mqtt_pool::MqttPool;
+pub use pool::TransportPool;
 
 /// MQTT quality of service.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
