@@ -10,7 +10,7 @@ use std::{sync::Arc, time::Duration};
 
 use praan_core::{
     clock::FakeClock,
-    domain::{Device, DeviceId, RuleSpec, Timestamp, Timezone},
+    domain::{Device, DeviceId, RuleSpec, ScheduleRule, Timestamp, Timezone},
     engine::{DeviceEvent, Engine, EngineConfig},
     store::{DeviceRepo, MemoryStore, ScheduleRepo, StateRepo, Store},
     transport::MemoryTransport,
@@ -36,12 +36,24 @@ impl EngineMemory {
     }
 }
 
-/// Measures the engine's memory per device over `devices` devices; `allocated()` returns the
-/// bytes currently allocated in the process (allocations minus deallocations).
-pub async fn engine_memory(
-    devices: usize,
-    allocated: impl Fn() -> i128,
-) -> Result<EngineMemory, BoxError> {
+/// A `MemoryStore` of managed devices, as [`managed_fleet`] leaves it.
+#[derive(Debug)]
+pub struct ManagedFleet {
+    /// The store: every device registered, seen, with its schedule and control state.
+    pub store: Arc<MemoryStore>,
+    /// The clock, at [`ManagedFleet::start`] (a Saturday, 08:00 UTC).
+    pub clock: FakeClock,
+    /// The devices (`MEM_000000`, …).
+    pub ids: Vec<DeviceId>,
+    /// Every device's schedule: Monday to Friday, 09:00–17:00 UTC, fan speed 3.
+    pub rule: ScheduleRule,
+    /// When the devices were registered and seen.
+    pub start: Timestamp,
+}
+
+/// Fills a `MemoryStore` through a first engine (stopped again before this returns) with
+/// `devices` devices, each registered, seen (online) and with an enabled Mon–Fri schedule.
+pub async fn managed_fleet(devices: usize) -> Result<ManagedFleet, BoxError> {
     // A Saturday morning: the Mon–Fri windows are not active, so each device has a boundary
     // timer for Monday 09:00 and no command to send.
     let start = Timestamp::parse_rfc3339("2026-11-28T08:00:00Z")?;
@@ -63,34 +75,50 @@ pub async fn engine_memory(
         .map(|n| DeviceId::new(&format!("MEM_{n:06}")))
         .collect::<Result<_, _>>()?;
 
-    {
-        let (transport, _inbound) = MemoryTransport::new(16);
-        let (engine, task) = Engine::start(
-            EngineConfig::default(),
-            store.clone() as Arc<dyn Store>,
-            Arc::new(transport),
-            Arc::new(clock.clone()),
-        )
-        .await?;
-        let task = tokio::spawn(task);
-        for id in &ids {
-            store
-                .insert_device(&Device::auto_registered(id.clone(), start))
-                .await?;
-            store.record_seen(id, start).await?;
-            engine
-                .device_event(DeviceEvent::Seen {
-                    device_id: id.clone(),
-                    at: start,
-                })
-                .await?;
-            engine
-                .create_schedule(id.clone(), rule.clone(), true)
-                .await?;
-        }
-        drop(engine);
-        task.await??;
+    let (transport, _inbound) = MemoryTransport::new(16);
+    let (engine, task) = Engine::start(
+        EngineConfig::default(),
+        store.clone() as Arc<dyn Store>,
+        Arc::new(transport),
+        Arc::new(clock.clone()),
+    )
+    .await?;
+    let task = tokio::spawn(task);
+    for id in &ids {
+        store
+            .insert_device(&Device::auto_registered(id.clone(), start))
+            .await?;
+        store.record_seen(id, start).await?;
+        engine
+            .device_event(DeviceEvent::Seen {
+                device_id: id.clone(),
+                at: start,
+            })
+            .await?;
+        engine
+            .create_schedule(id.clone(), rule.clone(), true)
+            .await?;
     }
+    drop(engine);
+    task.await??;
+    Ok(ManagedFleet {
+        store,
+        clock,
+        ids,
+        rule,
+        start,
+    })
+}
+
+/// Measures the engine's memory per device over `devices` devices; `allocated()` returns the
+/// bytes currently allocated in the process (allocations minus deallocations).
+pub async fn engine_memory(
+    devices: usize,
+    allocated: impl Fn() -> i128,
+) -> Result<EngineMemory, BoxError> {
+    let ManagedFleet {
+        store, clock, ids, ..
+    } = managed_fleet(devices).await?;
 
     clock.advance(Duration::from_secs(60));
     let (transport, _inbound) = MemoryTransport::new(16);

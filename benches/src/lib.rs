@@ -4,6 +4,7 @@ use praan_core::domain::Timestamp;
 
 pub mod engine;
 pub mod http;
+pub mod latency;
 pub mod mongo;
 pub mod mqtt;
 pub mod sqlite;

@@ -1,7 +1,7 @@
 //! PERFORMANCE.md P2, P3 and P9: praan's ingestion end to end on real MQTT brokers, and the
 //! device simulator at fleet scale.
 //!
-//! **The pipeline** (P2, P3) is what a server runs: [`MqttTransport`] (persistent session, QoS 1
+//! **The pipeline** (P2, P3) is what a server runs: [`MqttPool`] (persistent session, QoS 1
 //! subscriptions of [`Codec::subscriptions`], manual acks) → [`Ingest`] (decode, batch, one
 //! `append_readings` per batch, acknowledge after the commit, hand the engine one `Seen` per
 //! device) → [`SqliteStore`] on a temporary file, with an [`Engine`] behind it, all on
@@ -45,14 +45,14 @@ use praan_core::{
     engine::{Engine, EngineConfig, EngineEvent},
     ingest::{Ingest, IngestConfig},
     store::Store,
-    transport::{MqttConfig, MqttTransport, Transport},
+    transport::{MqttConfig, MqttPool, Transport},
 };
 use praan_simulator::{
     BrokerUrl, Fleet, FleetConfig,
     brokers::{Mosquitto, MosquittoOptions, Rumqttd, RumqttdOptions},
 };
 use praan_store_sqlite::SqliteStore;
-use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
+use rumqttc::{AsyncClient, Event, MqttOptions, NetworkOptions, Outgoing, Packet, QoS};
 use tokio::{sync::broadcast::error::RecvError, task::JoinHandle};
 
 use crate::{
@@ -78,7 +78,7 @@ const DATA_FILTER: &str = "device/+/data";
 
 /// Polls `cond` every millisecond until it returns true; an error naming `what` after `timeout`
 /// (or as soon as `cond` fails).
-async fn wait_for(
+pub async fn wait_for(
     what: &str,
     timeout: Duration,
     mut cond: impl FnMut() -> Result<bool, BoxError>,
@@ -97,7 +97,7 @@ async fn wait_for(
 }
 
 /// `fut`, or an error naming `what` after `timeout`.
-async fn within<T>(
+pub async fn within<T>(
     what: &str,
     timeout: Duration,
     fut: impl Future<Output = T>,
@@ -114,36 +114,41 @@ async fn within<T>(
 
 /// One pre-encoded publish.
 #[derive(Clone, Debug)]
-struct Message {
-    topic: String,
-    payload: Bytes,
+pub struct Message {
+    /// The data topic of the reading's device.
+    pub topic: String,
+    /// The reading as the device publishes it.
+    pub payload: Bytes,
+}
+
+/// The next `n` readings of `workload`, encoded as their devices publish them.
+pub fn encode(workload: &mut Workload, n: usize) -> Result<Arc<[Message]>, BoxError> {
+    let codec = Codec::default();
+    Ok(workload
+        .next_batch(n)?
+        .iter()
+        .map(|r| Message {
+            topic: codec.topic(r.device_id(), TopicKind::Data),
+            payload: Bytes::from(codec.encode_reading(r)),
+        })
+        .collect())
 }
 
 /// The readings of a run: a warm-up of one per device, then the measured ones.
 #[derive(Debug)]
-struct Messages {
+pub struct Messages {
     warm_up: Arc<[Message]>,
     measured: Arc<[Message]>,
 }
 
 impl Messages {
-    /// `devices` devices' readings as they publish them, encoded before any clock starts.
-    fn new(devices: usize, measured: usize) -> Result<Self, BoxError> {
-        let codec = Codec::default();
+    /// `devices` devices' readings as they publish them (a warm-up of one per device, then
+    /// `measured` more), encoded before any clock starts.
+    pub fn new(devices: usize, measured: usize) -> Result<Self, BoxError> {
         let mut workload = Workload::new(devices, 120_000)?;
-        let mut encode = |n: usize| -> Result<Arc<[Message]>, BoxError> {
-            Ok(workload
-                .next_batch(n)?
-                .iter()
-                .map(|r| Message {
-                    topic: codec.topic(r.device_id(), TopicKind::Data),
-                    payload: Bytes::from(codec.encode_reading(r)),
-                })
-                .collect())
-        };
         Ok(Self {
-            warm_up: encode(devices)?,
-            measured: encode(measured)?,
+            warm_up: encode(&mut workload, devices)?,
+            measured: encode(&mut workload, measured)?,
         })
     }
 
@@ -162,8 +167,8 @@ struct Seen {
 }
 
 /// A plain rumqttc client (clean session, QoS 1, automatic acks) with its event loop polled by
-/// its own task: the publisher of P2/P3, and the counting subscriber of the pass-through and P9.
-struct Client {
+/// its own task: the publisher of P2/P3/P4, and the counting subscriber of the pass-through and P9.
+pub(crate) struct Client {
     client: AsyncClient,
     seen: Arc<Seen>,
     published: u64,
@@ -174,6 +179,17 @@ impl Client {
     /// Connects as `id` to 127.0.0.1:`port` and waits for the ConnAck. `inflight`: our QoS 1
     /// publishes awaiting a PUBACK, at most.
     async fn connect(port: u16, id: &str, inflight: u16) -> Result<Self, BoxError> {
+        Self::connect_with(port, id, inflight, false).await
+    }
+
+    /// [`Client::connect`], with `TCP_NODELAY` when `nodelay` (one packet per publish, as each
+    /// device's own session sends it, instead of Nagle's coalescing).
+    pub(crate) async fn connect_with(
+        port: u16,
+        id: &str,
+        inflight: u16,
+        nodelay: bool,
+    ) -> Result<Self, BoxError> {
         let mut options = MqttOptions::new(id, "127.0.0.1", port);
         options
             .set_keep_alive(Duration::from_secs(30))
@@ -181,6 +197,9 @@ impl Client {
             .set_max_packet_size(64 * 1024, 64 * 1024)
             .set_inflight(inflight.max(1));
         let (client, mut eventloop) = AsyncClient::new(options, 1024);
+        let mut network = NetworkOptions::new();
+        network.set_tcp_nodelay(nodelay);
+        eventloop.set_network_options(network);
         let seen = Arc::new(Seen::default());
         let counts = Arc::clone(&seen);
         let events = tokio::spawn(async move {
@@ -218,7 +237,7 @@ impl Client {
     }
 
     /// An error once the event loop has ended (the connection failed).
-    fn alive(&self) -> Result<(), BoxError> {
+    pub(crate) fn alive(&self) -> Result<(), BoxError> {
         if self.events.is_finished() {
             return Err("an MQTT client's connection ended".into());
         }
@@ -249,13 +268,26 @@ impl Client {
         })
     }
 
+    /// Hands one QoS 1 publish to the client.
+    pub(crate) async fn publish_one(
+        &mut self,
+        topic: String,
+        payload: Bytes,
+    ) -> Result<(), BoxError> {
+        self.published += 1;
+        self.client
+            .publish_bytes(topic, QoS::AtLeastOnce, false, payload)
+            .await?;
+        Ok(())
+    }
+
     /// Publishes received so far.
     fn received(&self) -> u64 {
         self.seen.publishes.load(Ordering::Relaxed)
     }
 
     /// Waits until the broker acknowledged everything published, then disconnects.
-    async fn close(self) -> Result<(), BoxError> {
+    pub(crate) async fn close(self) -> Result<(), BoxError> {
         wait_for("the broker's PUBACKs", STEP_TIMEOUT, || {
             self.alive()?;
             Ok(self.seen.pubacks.load(Ordering::Relaxed) >= self.published)
@@ -296,11 +328,46 @@ fn client_id(kind: &str, run: usize, side: &str) -> String {
 
 /// How the pipeline is set up.
 #[derive(Clone, Copy, Debug)]
-struct PipelineSettings {
-    max_batch: usize,
-    max_delay: Duration,
-    inbound_capacity: usize,
+pub struct PipelineSettings {
+    /// The pipeline's `IngestConfig::max_batch`.
+    pub max_batch: usize,
+    /// The pipeline's `IngestConfig::max_delay`.
+    pub max_delay: Duration,
+    /// The transport's `MqttConfig::inbound_capacity`.
+    pub inbound_capacity: usize,
+    /// Data sessions besides the control session (`MqttPool`): each adds one broker in-flight
+    /// window of readings the pipeline can hold at once.
+    pub data_sessions: usize,
 }
+
+impl PipelineSettings {
+    /// P2's settings, for Mosquitto (see [`p2_broker`]).
+    pub const P2: Self = Self {
+        max_batch: 5_000,
+        max_delay: Duration::from_millis(50),
+        inbound_capacity: 8_192,
+        data_sessions: 0,
+    };
+
+    /// P3's settings, for rumqttd (see [`p3_broker`]).
+    ///
+    /// rumqttd 0.20 sends a subscriber at most 100 un-acknowledged QoS 1 messages (a constant of
+    /// its router), and the pipeline acknowledges only after the commit, so a batch can never hold
+    /// more than 100 readings. Committing at half the window lets the other half arrive during the
+    /// commit; a short deadline keeps a partial batch from waiting for messages the broker will
+    /// not send. Data sessions (`MqttPool`, 4 × 100 in flight, batches up to 5,000) were measured
+    /// too, alternating with this in one run: 15.6k and 12.0k readings/s against 17.4k and 16.8k —
+    /// the pipeline is bound by the two cores, not by the window (its mean batch stayed near 100).
+    pub const P3: Self = Self {
+        max_batch: RUMQTTD_INFLIGHT / 2,
+        max_delay: Duration::from_millis(2),
+        inbound_capacity: 2_048,
+        data_sessions: 0,
+    };
+}
+
+/// The publisher's in-flight window (QoS 1 publishes awaiting a PUBACK) in P2 and P3.
+pub const PUBLISHER_INFLIGHT: u16 = 1_000;
 
 /// The pass-through: a counting subscriber; returns the measured time.
 async fn pass_through(
@@ -340,14 +407,18 @@ async fn pass_through(
 
 /// A measured pipeline run.
 #[derive(Clone, Copy, Debug)]
-struct PipelineRun {
-    took: Duration,
+pub struct PipelineRun {
+    /// From the first measured publish until the last measured reading was stored.
+    pub took: Duration,
     /// Batches committed while measured.
-    batches: u64,
+    pub batches: u64,
 }
 
-/// The pipeline into a fresh SQLite file; returns the measured time and batch count.
-async fn pipeline(
+/// The pipeline into a fresh SQLite file, on the broker at 127.0.0.1:`port`, with the engine
+/// behind it: connects, sends the warm-up and waits until it is through, then times the measured
+/// readings, and shuts everything down; returns the measured time and batch count. `run` numbers
+/// the MQTT client ids (distinct runs on one broker need distinct numbers).
+pub async fn pipeline(
     port: u16,
     run: usize,
     messages: &Messages,
@@ -363,7 +434,12 @@ async fn pipeline(
     let mut config = MqttConfig::new(format!("mqtt://127.0.0.1:{port}"), id.clone());
     config.subscriptions = codec.subscriptions();
     config.inbound_capacity = settings.inbound_capacity;
-    let (transport, inbound, driver) = MqttTransport::connect(config, Arc::clone(&clock))?;
+    let (transport, inbound, driver) = MqttPool::connect(
+        config,
+        &[codec.data_subscription()],
+        settings.data_sessions,
+        Arc::clone(&clock),
+    )?;
     let driver = tokio::spawn(driver);
     let outbound: Arc<dyn Transport> = Arc::new(transport.clone());
     let (engine, engine_task) = Engine::start(
@@ -521,7 +597,7 @@ struct FlowPlan {
 /// Mosquitto's `max_inflight_messages` for P2, both sides: room for a whole batch being
 /// committed plus what the transport buffers meanwhile (at Mosquitto's default of 20, a pipeline
 /// that acknowledges after the commit would hold at most 20 readings per batch).
-const P2_BROKER_INFLIGHT: usize = 20_000;
+pub const P2_BROKER_INFLIGHT: usize = 20_000;
 
 impl FlowPlan {
     fn p2(quick: bool) -> Self {
@@ -529,12 +605,8 @@ impl FlowPlan {
             devices: 1_000,
             readings: if quick { 50_000 } else { 100_000 },
             runs: if quick { 5 } else { 9 },
-            publisher_inflight: 1_000,
-            settings: PipelineSettings {
-                max_batch: 5_000,
-                max_delay: Duration::from_millis(50),
-                inbound_capacity: 8_192,
-            },
+            publisher_inflight: PUBLISHER_INFLIGHT,
+            settings: PipelineSettings::P2,
         }
     }
 
@@ -543,17 +615,8 @@ impl FlowPlan {
             devices: 1_000,
             readings: if quick { 50_000 } else { 200_000 },
             runs: if quick { 3 } else { 5 },
-            publisher_inflight: 1_000,
-            settings: PipelineSettings {
-                // rumqttd 0.20 sends a subscriber at most 100 un-acknowledged QoS 1 messages (a
-                // constant of its router), and the pipeline acknowledges only after the commit,
-                // so a batch can never hold more than 100 readings. Committing at half the window
-                // lets the other half arrive during the commit; a short deadline keeps a partial
-                // batch from waiting for messages the broker will not send.
-                max_batch: RUMQTTD_INFLIGHT / 2,
-                max_delay: Duration::from_millis(2),
-                inbound_capacity: 2_048,
-            },
+            publisher_inflight: PUBLISHER_INFLIGHT,
+            settings: PipelineSettings::P3,
         }
     }
 }
@@ -600,15 +663,7 @@ impl P2 {
 /// Measures P2 on a Mosquitto started from `bin`.
 pub async fn p2(bin: PathBuf, quick: bool) -> Result<P2, BoxError> {
     let plan = FlowPlan::p2(quick);
-    let broker = Mosquitto::start(
-        bin,
-        MosquittoOptions {
-            max_queued_messages: Some(0),
-            max_inflight_messages: Some(P2_BROKER_INFLIGHT),
-            ..MosquittoOptions::default()
-        },
-    )
-    .await?;
+    let broker = p2_broker(bin).await?;
     let messages = Messages::new(plan.devices, plan.readings)?;
     let mut rates = pairs(broker.port(), &plan, &messages).await?;
     drop(broker);
@@ -625,6 +680,20 @@ pub async fn p2(bin: PathBuf, quick: bool) -> Result<P2, BoxError> {
         mean_batch,
         store_alone_per_sec: store_alone(plan.devices, mean_batch, plan.readings).await?,
     })
+}
+
+/// Starts Mosquitto from `bin` as P2 runs it: no queue limit, an in-flight window of
+/// [`P2_BROKER_INFLIGHT`] messages per client.
+pub async fn p2_broker(bin: PathBuf) -> Result<Mosquitto, BoxError> {
+    Ok(Mosquitto::start(
+        bin,
+        MosquittoOptions {
+            max_queued_messages: Some(0),
+            max_inflight_messages: Some(P2_BROKER_INFLIGHT),
+            ..MosquittoOptions::default()
+        },
+    )
+    .await?)
 }
 
 /// `append_readings` alone, in batches of `batch` readings of `devices` devices (the workload of
@@ -686,12 +755,7 @@ impl P3 {
 /// Measures P3 on an embedded rumqttd (which lives as long as the process).
 pub async fn p3(quick: bool) -> Result<P3, BoxError> {
     let plan = FlowPlan::p3(quick);
-    let broker = Rumqttd::start(RumqttdOptions {
-        max_inflight_count: 1_000,
-        max_outgoing_packet_count: 1_000,
-        ..RumqttdOptions::default()
-    })
-    .await?;
+    let broker = p3_broker().await?;
     let messages = Messages::new(plan.devices, plan.readings)?;
     let mut rates = pairs(broker.port(), &plan, &messages).await?;
     let mean_batch = rates.mean_batch(plan.readings);
@@ -705,6 +769,16 @@ pub async fn p3(quick: bool) -> Result<P3, BoxError> {
         mean_batch,
         store_alone_per_sec: store_alone(plan.devices, mean_batch, plan.readings).await?,
     })
+}
+
+/// Starts the embedded rumqttd as P3 runs it (it lives as long as the process).
+pub async fn p3_broker() -> Result<Rumqttd, BoxError> {
+    Ok(Rumqttd::start(RumqttdOptions {
+        max_inflight_count: 1_000,
+        max_outgoing_packet_count: 1_000,
+        ..RumqttdOptions::default()
+    })
+    .await?)
 }
 
 // ---- P9 ----------------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ use std::{fmt, time::Duration};
 use praan_core::domain::DEFAULT_MAX_PRE_CLEAN;
 
 /// The API's settings. [`HttpConfig::default`] is the open, zero-setup configuration: no keys,
-/// no rate limit, 64 KiB bodies, 30 s requests, pre-cleans up to 60 minutes, no CORS headers.
+/// no rate limit, 64 KiB bodies, 30 s requests, pre-cleans up to 60 minutes, no CORS headers, a
+/// registry cache whose entries live 1 s.
 #[derive(Clone, Debug)]
 pub struct HttpConfig {
     /// API keys. Empty: every route is open (the example server logs a warning). Otherwise every
@@ -31,6 +32,11 @@ pub struct HttpConfig {
     pub max_pre_clean: Duration,
     /// Origins allowed to call the API from a browser.
     pub cors: Cors,
+    /// How long a registered device read from the store may answer the device routes' registry
+    /// lookup again (1 s by default; zero turns the cache off). Registry changes made through
+    /// the API, and devices the engine forgets, show at once whatever this is; it bounds how long
+    /// a change made behind the API's back (another process on the same database) goes unseen.
+    pub registry_cache_ttl: Duration,
 }
 
 impl Default for HttpConfig {
@@ -44,6 +50,7 @@ impl Default for HttpConfig {
             sse_keep_alive: Duration::from_secs(15),
             max_pre_clean: DEFAULT_MAX_PRE_CLEAN,
             cors: Cors::Off,
+            registry_cache_ttl: Duration::from_secs(1),
         }
     }
 }

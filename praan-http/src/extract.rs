@@ -36,7 +36,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             BytesRejection::FailedToBufferBody(_)
                 if e.status() == StatusCode::PAYLOAD_TOO_LARGE =>
             {
-                ApiError::payload_too_large(state.config.body_limit)
+                ApiError::payload_too_large(state.config().body_limit)
             }
             other => ApiError::invalid_json(other.body_text()),
         })?;

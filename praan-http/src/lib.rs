@@ -5,6 +5,7 @@
 //! - [`router`] builds the whole API over an [`AppState`]; the library never binds a socket.
 //! - `config` ([`HttpConfig`]): keys, rate limit, body limit, timeouts, CORS.
 //! - `state` ([`AppState`]): the store, the engine handle, the clock, readiness probes.
+//! - `registry_cache`: registered devices as last read, for the device routes' registry lookup.
 //! - `error` ([`ApiError`], [`ErrorBody`]) and `envelope` ([`Envelope`], [`ListEnvelope`]): the
 //!   response shapes of PRODUCT.md §7.
 //! - `extract`: strict JSON, query and path extractors whose rejections are [`ApiError`]s.
@@ -18,10 +19,11 @@ mod envelope;
 mod error;
 mod extract;
 mod layers;
+mod registry_cache;
 mod routes;
 mod state;
 
-use axum::{Extension, Router, http::Uri, response::IntoResponse};
+use axum::{Router, http::Uri, response::IntoResponse};
 
 pub use config::{ApiKey, Cors, HttpConfig, RateLimit, Scope};
 pub use envelope::{Envelope, ListEnvelope};
@@ -36,9 +38,8 @@ pub fn router(state: AppState) -> Router {
     let document = routes::Document::new(&openapi);
     let routes = routes
         .fallback(|uri: Uri| async move { ApiError::no_route(uri.path()).into_response() })
-        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed().into_response() })
-        .layer(Extension(document));
-    layers::apply(routes, &state).with_state(state)
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed().into_response() });
+    layers::apply(routes, &state, document).with_state(state)
 }
 
 /// The OpenAPI document (3.1) of [`router`], as JSON.

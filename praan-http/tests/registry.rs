@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use praan_core::{
-    domain::{RuleSpec, Timezone},
+    clock::Clock,
+    domain::{Device, Label, RuleSpec, Timezone},
     store::{DeviceRepo, ScheduleRepo},
 };
 use serde_json::{Value, json};
@@ -306,6 +307,64 @@ async fn delete_removes_the_device_and_stops_its_schedules() {
             .status,
         StatusCode::CREATED
     );
+}
+
+/// The device routes answer their registry lookup from a cache: what the API registers, changes
+/// or removes, and a device the engine forgets, shows at once; a change made behind the API's
+/// back shows once the cached entry expires (after `registry_cache_ttl`, 1 s by default).
+#[tokio::test]
+async fn device_reads_never_answer_with_a_registry_entry_changed_since() {
+    let app = App::new(&["dev-1"]).await;
+    let state_name = async |id: &str| {
+        let r = app.get(&format!("/api/device/{id}/state")).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        r.data()["device"]["name"].clone()
+    };
+    let first = state_name("dev-1").await;
+    assert_eq!(app.get("/api/devices/dev-1").await.data()["name"], first);
+
+    let r = app.put("/api/devices/dev-1", r#"{"name":"Lobby"}"#).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(state_name("dev-1").await, "Lobby");
+    assert_eq!(app.get("/api/devices/dev-1").await.data()["name"], "Lobby");
+
+    let r = app.delete("/api/devices/dev-1").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    for path in [
+        "/api/device/dev-1/state",
+        "/api/device/dev-1/latest",
+        "/api/devices/dev-1",
+    ] {
+        app.get(path)
+            .await
+            .assert_error(StatusCode::NOT_FOUND, "not_found");
+    }
+
+    let r = app
+        .post(
+            "/api/devices/register",
+            r#"{"deviceId":"dev-1","name":"Again"}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(state_name("dev-1").await, "Again");
+
+    // Removed without the API, then forgotten by the engine (as an embedder would).
+    app.store.delete_device(&dev("dev-1")).await.unwrap();
+    app.engine.forget_device(dev("dev-1")).await.unwrap();
+    app.get("/api/device/dev-1/state")
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+
+    // Changed behind the API's back (another process on the same database).
+    let mut device = Device::auto_registered(dev("dev-2"), app.clock.now());
+    app.store.insert_device(&device).await.unwrap();
+    let before = state_name("dev-2").await;
+    device.name = Label::new("name", "Elsewhere").unwrap();
+    app.store.update_device(&device).await.unwrap();
+    assert_eq!(state_name("dev-2").await, before, "cached");
+    app.clock.advance(Duration::from_secs(1));
+    assert_eq!(state_name("dev-2").await, "Elsewhere");
 }
 
 #[tokio::test]

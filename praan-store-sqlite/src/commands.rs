@@ -14,7 +14,7 @@ use crate::{
         get, get_device_id, get_json, get_opt_json, get_opt_parsed, get_opt_ts, get_parsed,
         get_speed, get_ts, invalid_row, ms, opt_json, opt_ms, text, to_json,
     },
-    error::{db, write},
+    error::write,
 };
 
 /// Binds the 18 columns `command_id, device_id, action, value, source, status, created_at,
@@ -121,11 +121,15 @@ impl CommandRepo for SqliteStore {
     }
 
     async fn get_command(&self, id: CommandId) -> StoreResult<Option<Command>> {
-        let row = sqlx::query("SELECT * FROM commands WHERE command_id = ?")
-            .bind(id.to_string())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db("reading a command"))?;
+        let row = self
+            .reader
+            .run("reading a command", async |c| {
+                sqlx::query("SELECT * FROM commands WHERE command_id = ?")
+                    .bind(id.to_string())
+                    .fetch_optional(c)
+                    .await
+            })
+            .await?;
         row.as_ref().map(command_from_row).transpose()
     }
 
@@ -142,18 +146,22 @@ impl CommandRepo for SqliteStore {
                 .bind(status.as_str())
                 .bind(limit),
         };
-        let rows = q
-            .fetch_all(&self.reader)
-            .await
-            .map_err(db("listing a device's commands"))?;
+        let rows = self
+            .reader
+            .run("listing a device's commands", async |c| {
+                q.fetch_all(c).await
+            })
+            .await?;
         commands_from_rows(&rows)
     }
 
     async fn unfinished_commands(&self) -> StoreResult<Vec<Command>> {
-        let rows = sqlx::query(UNFINISHED_SQL)
-            .fetch_all(&self.reader)
-            .await
-            .map_err(db("listing unfinished commands"))?;
+        let rows = self
+            .reader
+            .run("listing unfinished commands", async |c| {
+                sqlx::query(UNFINISHED_SQL).fetch_all(c).await
+            })
+            .await?;
         commands_from_rows(&rows)
     }
 
@@ -162,12 +170,16 @@ impl CommandRepo for SqliteStore {
         id: &DeviceId,
         key: &IdempotencyKey,
     ) -> StoreResult<Option<Command>> {
-        let row = sqlx::query(BY_KEY_SQL)
-            .bind(id.as_str())
-            .bind(key.as_str())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db("finding a command by idempotency key"))?;
+        let row = self
+            .reader
+            .run("finding a command by idempotency key", async |c| {
+                sqlx::query(BY_KEY_SQL)
+                    .bind(id.as_str())
+                    .bind(key.as_str())
+                    .fetch_optional(c)
+                    .await
+            })
+            .await?;
         row.as_ref().map(command_from_row).transpose()
     }
 }

@@ -12,7 +12,7 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
-use crate::{error::db, rollups::SpanCache};
+use crate::{error::db, readers::Readers, rollups::SpanCache};
 
 /// The table where praan records which of its migrations ran, so it never collides with a host
 /// application's own `_sqlx_migrations` in the same database.
@@ -98,18 +98,22 @@ impl SqliteOptions {
         self
     }
 
-    /// How long an operation waits for a free connection of the pool before it fails with
+    /// How long a write waits for the writer connection, and opening a connection may take,
+    /// before the operation fails with
     /// [`StoreError::Unavailable`](praan_core::store::StoreError::Unavailable) (default 30 s).
+    /// Reads wait for a free reader connection in arrival order, each holding one only for one
+    /// statement (or one read transaction).
     #[must_use]
     pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
         self.acquire_timeout = timeout;
         self
     }
 
-    /// How many connections serve reads concurrently (default 4, at least 1). Writes always go
-    /// through one connection of their own: SQLite has one writer at a time anyway, and queueing
-    /// in the pool is fairer and cheaper than spinning on `SQLITE_BUSY`. An in-memory database
-    /// uses a single connection for everything.
+    /// How many connections serve reads concurrently (default 4, at least 1; each opened on the
+    /// first read that needs it, and kept). Writes always go through one connection of their
+    /// own: SQLite has one writer at a time anyway, and queueing in the pool is fairer and cheaper
+    /// than spinning on `SQLITE_BUSY`. An in-memory database uses a single connection for
+    /// everything.
     #[must_use]
     pub fn max_readers(mut self, n: u32) -> Self {
         self.max_readers = n.max(1);
@@ -150,13 +154,13 @@ impl SqliteOptions {
 
 /// Every repository of `praan_core::store` on one SQLite database.
 ///
-/// Writes go through one dedicated connection (a pool of one), reads through a pool of
-/// [`SqliteOptions::max_readers`]; with WAL, readers never block the writer nor the reverse.
-/// Cloning is cheap and shares the pools.
+/// Writes go through one dedicated connection (a pool of one), reads through
+/// [`SqliteOptions::max_readers`] connections; with WAL, readers never block the writer nor the
+/// reverse. Cloning is cheap and shares the connections.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pub(crate) writer: SqlitePool,
-    pub(crate) reader: SqlitePool,
+    pub(crate) reader: Arc<Readers>,
     /// The rolled-up spans of the devices appended to, as the writer last committed them.
     pub(crate) spans: Arc<Mutex<SpanCache>>,
 }
@@ -193,13 +197,20 @@ impl SqliteStore {
         migrate(&writer).await?;
         let reader = if in_memory {
             // An in-memory database exists only on the one connection that holds it.
-            writer.clone()
+            Readers::Memory(writer.clone())
         } else {
-            pool_options(options.max_readers, &options).connect_lazy_with(connect)
+            // Connections come back to this pool only when an operation on them failed or was
+            // abandoned, and are tested then (see `Readers`): testing them when they leave it
+            // again would only cost another round trip.
+            Readers::file(
+                pool_options(options.max_readers, &options)
+                    .test_before_acquire(false)
+                    .connect_lazy_with(connect),
+            )
         };
         Ok(Self {
             writer,
-            reader,
+            reader: Arc::new(reader),
             spans: Arc::default(),
         })
     }

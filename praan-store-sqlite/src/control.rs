@@ -15,11 +15,15 @@ use crate::{
 #[async_trait]
 impl ControlRepo for SqliteStore {
     async fn get_control(&self, id: &DeviceId) -> StoreResult<Option<ControlState>> {
-        let row = sqlx::query("SELECT record FROM control_states WHERE device_id = ?")
-            .bind(id.as_str())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db("reading a control state"))?;
+        let row = self
+            .reader
+            .run("reading a control state", async |c| {
+                sqlx::query("SELECT record FROM control_states WHERE device_id = ?")
+                    .bind(id.as_str())
+                    .fetch_optional(c)
+                    .await
+            })
+            .await?;
         row.as_ref().map(|r| get_json(r, "record")).transpose()
     }
 
@@ -37,10 +41,14 @@ impl ControlRepo for SqliteStore {
     }
 
     async fn control_states(&self) -> StoreResult<Vec<ControlState>> {
-        let rows = sqlx::query("SELECT record FROM control_states ORDER BY device_id")
-            .fetch_all(&self.reader)
-            .await
-            .map_err(db("listing control states"))?;
+        let rows = self
+            .reader
+            .run("listing control states", async |c| {
+                sqlx::query("SELECT record FROM control_states ORDER BY device_id")
+                    .fetch_all(c)
+                    .await
+            })
+            .await?;
         rows.iter().map(|r| get_json(r, "record")).collect()
     }
 }

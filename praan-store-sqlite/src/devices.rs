@@ -145,11 +145,15 @@ impl DeviceRepo for SqliteStore {
     }
 
     async fn get_device(&self, id: &DeviceId) -> StoreResult<Option<Device>> {
-        let row = sqlx::query("SELECT * FROM devices WHERE device_id = ?")
-            .bind(id.as_str())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db("reading a device"))?;
+        let row = self
+            .reader
+            .run("reading a device", async |c| {
+                sqlx::query("SELECT * FROM devices WHERE device_id = ?")
+                    .bind(id.as_str())
+                    .fetch_optional(c)
+                    .await
+            })
+            .await?;
         row.as_ref().map(device_from_row).transpose()
     }
 
@@ -162,10 +166,10 @@ impl DeviceRepo for SqliteStore {
             (None, Some(t)) => sqlx::query(BY_TYPE_SQL).bind(t),
             (Some(s), Some(t)) => sqlx::query(BY_STATUS_AND_TYPE_SQL).bind(s).bind(t),
         };
-        let rows = q
-            .fetch_all(&self.reader)
-            .await
-            .map_err(db("listing devices"))?;
+        let rows = self
+            .reader
+            .run("listing devices", async |c| q.fetch_all(c).await)
+            .await?;
         rows.iter().map(device_from_row).collect()
     }
 }

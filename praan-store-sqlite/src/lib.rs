@@ -10,6 +10,7 @@ mod maintenance;
 #[cfg(test)]
 mod plans;
 mod pre_cleans;
+mod readers;
 mod rollups;
 mod schedules;
 mod state;

@@ -76,10 +76,11 @@ impl MaintenanceRepo for SqliteStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.reader)
-            .await
-            .map_err(db("pinging the database"))?;
+        self.reader
+            .run("pinging the database", async |c| {
+                sqlx::query("SELECT 1").execute(c).await
+            })
+            .await?;
         Ok(())
     }
 }

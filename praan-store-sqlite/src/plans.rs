@@ -9,7 +9,7 @@ use crate::{
 /// The plan SQLite chooses for `sql`, one detail line per step.
 async fn plan(store: &SqliteStore, sql: &str) -> Vec<String> {
     let rows = sqlx::query(AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
-        .fetch_all(&store.reader)
+        .fetch_all(store.reader.pool())
         .await
         .expect("explain");
     rows.iter()

@@ -133,38 +133,52 @@ impl PreCleanRepo for SqliteStore {
     }
 
     async fn get_pre_clean(&self, id: PreCleanId) -> StoreResult<Option<PreClean>> {
-        let row = sqlx::query("SELECT * FROM pre_cleans WHERE pre_clean_id = ?")
-            .bind(id.to_string())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db("reading a pre-clean"))?;
+        let row = self
+            .reader
+            .run("reading a pre-clean", async |c| {
+                sqlx::query("SELECT * FROM pre_cleans WHERE pre_clean_id = ?")
+                    .bind(id.to_string())
+                    .fetch_optional(c)
+                    .await
+            })
+            .await?;
         row.as_ref().map(pre_clean_from_row).transpose()
     }
 
     async fn active_pre_clean(&self, id: &DeviceId) -> StoreResult<Option<PreClean>> {
-        let row = sqlx::query(ACTIVE_OF_DEVICE_SQL)
-            .bind(id.as_str())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db("reading the active pre-clean"))?;
+        let row = self
+            .reader
+            .run("reading the active pre-clean", async |c| {
+                sqlx::query(ACTIVE_OF_DEVICE_SQL)
+                    .bind(id.as_str())
+                    .fetch_optional(c)
+                    .await
+            })
+            .await?;
         row.as_ref().map(pre_clean_from_row).transpose()
     }
 
     async fn active_pre_cleans(&self) -> StoreResult<Vec<PreClean>> {
-        let rows = sqlx::query(ACTIVE_SQL)
-            .fetch_all(&self.reader)
-            .await
-            .map_err(db("listing active pre-cleans"))?;
+        let rows = self
+            .reader
+            .run("listing active pre-cleans", async |c| {
+                sqlx::query(ACTIVE_SQL).fetch_all(c).await
+            })
+            .await?;
         pre_cleans_from_rows(&rows)
     }
 
     async fn pre_clean_history(&self, id: &DeviceId, limit: Limit) -> StoreResult<Vec<PreClean>> {
-        let rows = sqlx::query(HISTORY_SQL)
-            .bind(id.as_str())
-            .bind(i64::from(limit.get()))
-            .fetch_all(&self.reader)
-            .await
-            .map_err(db("listing a device's pre-cleans"))?;
+        let rows = self
+            .reader
+            .run("listing a device's pre-cleans", async |c| {
+                sqlx::query(HISTORY_SQL)
+                    .bind(id.as_str())
+                    .bind(i64::from(limit.get()))
+                    .fetch_all(c)
+                    .await
+            })
+            .await?;
         pre_cleans_from_rows(&rows)
     }
 }

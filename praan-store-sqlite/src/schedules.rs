@@ -115,28 +115,38 @@ impl ScheduleRepo for SqliteStore {
     }
 
     async fn get_schedule(&self, id: ScheduleId) -> StoreResult<Option<Schedule>> {
-        let row = sqlx::query("SELECT * FROM schedules WHERE schedule_id = ?")
-            .bind(id.to_string())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db("reading a schedule"))?;
+        let row = self
+            .reader
+            .run("reading a schedule", async |c| {
+                sqlx::query("SELECT * FROM schedules WHERE schedule_id = ?")
+                    .bind(id.to_string())
+                    .fetch_optional(c)
+                    .await
+            })
+            .await?;
         row.as_ref().map(schedule_from_row).transpose()
     }
 
     async fn schedules_for_device(&self, id: &DeviceId) -> StoreResult<Vec<Schedule>> {
-        let rows = sqlx::query(BY_DEVICE_SQL)
-            .bind(id.as_str())
-            .fetch_all(&self.reader)
-            .await
-            .map_err(db("listing a device's schedules"))?;
+        let rows = self
+            .reader
+            .run("listing a device's schedules", async |c| {
+                sqlx::query(BY_DEVICE_SQL)
+                    .bind(id.as_str())
+                    .fetch_all(c)
+                    .await
+            })
+            .await?;
         schedules_from_rows(&rows)
     }
 
     async fn active_schedules(&self) -> StoreResult<Vec<Schedule>> {
-        let rows = sqlx::query(ACTIVE_SQL)
-            .fetch_all(&self.reader)
-            .await
-            .map_err(db("listing active schedules"))?;
+        let rows = self
+            .reader
+            .run("listing active schedules", async |c| {
+                sqlx::query(ACTIVE_SQL).fetch_all(c).await
+            })
+            .await?;
         schedules_from_rows(&rows)
     }
 
@@ -163,12 +173,16 @@ impl ScheduleRepo for SqliteStore {
         id: ScheduleId,
         limit: Limit,
     ) -> StoreResult<Vec<ScheduleRun>> {
-        let rows = sqlx::query(RUNS_SQL)
-            .bind(id.to_string())
-            .bind(i64::from(limit.get()))
-            .fetch_all(&self.reader)
-            .await
-            .map_err(db("listing a schedule's runs"))?;
+        let rows = self
+            .reader
+            .run("listing a schedule's runs", async |c| {
+                sqlx::query(RUNS_SQL)
+                    .bind(id.to_string())
+                    .bind(i64::from(limit.get()))
+                    .fetch_all(c)
+                    .await
+            })
+            .await?;
         rows.iter().map(run_from_row).collect()
     }
 }

@@ -49,19 +49,27 @@ fn state_from_row(row: &SqliteRow) -> StoreResult<DeviceState> {
 #[async_trait]
 impl StateRepo for SqliteStore {
     async fn device_state(&self, id: &DeviceId) -> StoreResult<Option<DeviceState>> {
-        let row = sqlx::query("SELECT * FROM device_state WHERE device_id = ?")
-            .bind(id.as_str())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db("reading a device state"))?;
+        let row = self
+            .reader
+            .run("reading a device state", async |c| {
+                sqlx::query("SELECT * FROM device_state WHERE device_id = ?")
+                    .bind(id.as_str())
+                    .fetch_optional(c)
+                    .await
+            })
+            .await?;
         row.as_ref().map(state_from_row).transpose()
     }
 
     async fn device_states(&self) -> StoreResult<Vec<DeviceState>> {
-        let rows = sqlx::query("SELECT * FROM device_state ORDER BY device_id")
-            .fetch_all(&self.reader)
-            .await
-            .map_err(db("listing device states"))?;
+        let rows = self
+            .reader
+            .run("listing device states", async |c| {
+                sqlx::query("SELECT * FROM device_state ORDER BY device_id")
+                    .fetch_all(c)
+                    .await
+            })
+            .await?;
         rows.iter().map(state_from_row).collect()
     }
 

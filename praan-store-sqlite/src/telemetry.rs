@@ -16,7 +16,7 @@ use praan_core::{
     },
 };
 use sqlx::{
-    AssertSqlSafe, SqliteConnection,
+    AssertSqlSafe, Connection, SqliteConnection,
     sqlite::{SqliteArguments, SqliteRow},
 };
 
@@ -564,14 +564,14 @@ async fn fetch_buckets(
 /// `reading_rollups` and only the edges from `readings`; all in one read transaction, so one
 /// snapshot.
 async fn bucket_rows(
-    store: &SqliteStore,
+    conn: &mut SqliteConnection,
     device: &str,
     start: i64,
     end: i64,
     width: i64,
 ) -> StoreResult<Vec<BucketRow>> {
     let context = "computing statistics";
-    let mut tx = store.reader.begin().await.map_err(db(context))?;
+    let mut tx = conn.begin().await.map_err(db(context))?;
     let span = if width % HOUR_MS == 0 {
         sqlx::query(SPAN_SQL)
             .bind(device)
@@ -699,14 +699,18 @@ impl TelemetryRepo for SqliteStore {
             (e, c) => e.or(c),
         };
         let limit = query.limit.get() as usize;
-        let rows = sqlx::query(PAGE_SQL)
-            .bind(id.as_str())
-            .bind(start)
-            .bind(upper.map_or(i64::MAX, ms))
-            .bind(limit as i64 + 1)
-            .fetch_all(&self.reader)
-            .await
-            .map_err(db("reading a page of readings"))?;
+        let rows = self
+            .reader
+            .run("reading a page of readings", async |c| {
+                sqlx::query(PAGE_SQL)
+                    .bind(id.as_str())
+                    .bind(start)
+                    .bind(upper.map_or(i64::MAX, ms))
+                    .bind(limit as i64 + 1)
+                    .fetch_all(c)
+                    .await
+            })
+            .await?;
         let mut items = rows
             .iter()
             .map(|row| reading_from_row(row, id))
@@ -721,11 +725,15 @@ impl TelemetryRepo for SqliteStore {
     }
 
     async fn latest_reading(&self, id: &DeviceId) -> StoreResult<Option<Reading>> {
-        let row = sqlx::query(LATEST_SQL)
-            .bind(id.as_str())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db("reading the latest reading"))?;
+        let row = self
+            .reader
+            .run("reading the latest reading", async |c| {
+                sqlx::query(LATEST_SQL)
+                    .bind(id.as_str())
+                    .fetch_optional(c)
+                    .await
+            })
+            .await?;
         row.as_ref().map(|r| reading_from_row(r, id)).transpose()
     }
 
@@ -734,18 +742,27 @@ impl TelemetryRepo for SqliteStore {
         let (start, end) = (ms(query.start), ms(query.end));
         let (count, sums, buckets) = match query.bucket {
             None => {
-                let row = sqlx::query(AssertSqlSafe(STATS_SQL.as_str()))
-                    .bind(id.as_str())
-                    .bind(start)
-                    .bind(end)
-                    .fetch_one(&self.reader)
-                    .await
-                    .map_err(db(context))?;
+                let row = self
+                    .reader
+                    .run(context, async |c| {
+                        sqlx::query(AssertSqlSafe(STATS_SQL.as_str()))
+                            .bind(id.as_str())
+                            .bind(start)
+                            .bind(end)
+                            .fetch_one(c)
+                            .await
+                    })
+                    .await?;
                 let (count, sums) = sums_from_row(&row)?;
                 (count, sums, None)
             }
             Some(width) => {
-                let rows = bucket_rows(self, id.as_str(), start, end, width.millis()).await?;
+                let rows = self
+                    .reader
+                    .run_store(context, async |c| {
+                        bucket_rows(c, id.as_str(), start, end, width.millis()).await
+                    })
+                    .await?;
                 let mut total = 0;
                 let mut all = PerMetric::<Sums>::default();
                 let mut buckets = Vec::with_capacity(rows.len());

@@ -2,11 +2,11 @@
 //! line per target with its inputs, the figure, the target and PASS or FAIL.
 //!
 //! ```text
-//! cargo run --release -p praan-benches --bin report -- [--quick] [p1] [p2] [p3] [p6] [p7] [p8] [p9] [p10]
+//! cargo run --release -p praan-benches --bin report -- [--quick] [p1] [p2] [p3] [p4] [p5] [p6] [p7] [p8] [p9] [p10]
 //! ```
 //!
 //! `--quick` takes fewer runs (under two minutes on the 2-core reference machine); naming targets
-//! measures only those (default: all). P2 and P9 need Mosquitto and P10 a MongoDB
+//! measures only those (default: all). P2, P4, P5 and P9 need Mosquitto and P10 a MongoDB
 //! (`scripts/test-services.sh start && source .services/env`); without
 //! `PRAAN_TEST_MOSQUITTO_BIN` or `PRAAN_TEST_MONGODB_URI` their lines say SKIPPED and why. The
 //! exit code is 0 when every target that ran passes, 1 when one fails, 2 when the report could
@@ -21,7 +21,7 @@ use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 static ALLOCATOR: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 use praan_benches::{
-    median, mqtt,
+    latency, median, mqtt,
     sqlite::{BoxError, RawSqlite, Workload, runtime},
 };
 use praan_core::{
@@ -182,6 +182,98 @@ async fn p3(quick: bool) -> Result<Line, BoxError> {
             thousands(r.pass_through_per_sec),
             thousands(r.mean_batch as f64),
             thousands(r.store_alone_per_sec),
+            verdict(r.passes())
+        ),
+        pass: r.passes(),
+    })
+}
+
+/// How an open-loop sender kept to its schedule, for a report line.
+fn pacing(p: &latency::Pacing, what: &str) -> String {
+    let held = if p.held() { "held" } else { "FELL BEHIND" };
+    format!(
+        "{what} {held} the schedule: {}/s of {}/s, lag p99 {:.1} ms, max {:.1} ms",
+        thousands(p.achieved),
+        thousands(p.rate),
+        millis(p.lag.p99),
+        millis(p.lag.max)
+    )
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// P4: reading published → visible through `GET /api/device/{id}/latest`, at 10,000 readings
+/// a second (see `praan_benches::latency`).
+async fn p4(quick: bool) -> Result<Line, BoxError> {
+    let Some(bin) = praan_simulator::brokers::mosquitto_from_env() else {
+        return Ok(Line {
+            text: format!("P4  ingest latency publish -> /latest: {NO_MOSQUITTO}"),
+            pass: true,
+        });
+    };
+    let r = latency::p4(bin, quick).await?;
+    Ok(Line {
+        text: format!(
+            "P4  ingest latency: Mosquitto QoS 1 (max_inflight_messages {}) -> MqttTransport -> \
+             ingest (defaults) -> SQLite, visible through GET /api/device/{{id}}/latest, \
+             {}/s open-loop over {} devices for {:?} after {:?} warm-up ({}; {} of {} stored; \
+             mean batch {:.0}): {} samples (1 in {}, {} probers), {} lost, p50 {:.1} \
+             ms, p99 {:.1} ms, max {:.1} ms (target p99 <= {} ms) {}",
+            thousands(latency::BROKER_INFLIGHT as f64),
+            thousands(latency::P4_RATE),
+            thousands(r.devices as f64),
+            r.window,
+            latency::WARM_UP,
+            pacing(&r.pacing, "publisher"),
+            thousands(r.stored as f64),
+            thousands(r.published as f64),
+            r.mean_batch,
+            thousands(r.samples as f64),
+            latency::P4_SAMPLE_EVERY,
+            latency::P4_PROBERS,
+            r.lost,
+            millis(r.latency.p50),
+            millis(r.latency.p99),
+            millis(r.latency.max),
+            latency::P4_TARGET.as_millis(),
+            verdict(r.passes())
+        ),
+        pass: r.passes(),
+    })
+}
+
+/// P5: `POST /api/control/fan?wait=true` → the device's ack recorded, 500 commands a second
+/// across 1,000 simulated devices (see `praan_benches::latency`).
+async fn p5(quick: bool) -> Result<Line, BoxError> {
+    let Some(bin) = praan_simulator::brokers::mosquitto_from_env() else {
+        return Ok(Line {
+            text: format!("P5  command round trip: {NO_MOSQUITTO}"),
+            pass: true,
+        });
+    };
+    let r = latency::p5(bin, quick).await?;
+    Ok(Line {
+        text: format!(
+            "P5  command round trip: POST /api/control/fan?wait=true -> engine -> SQLite -> \
+             Mosquitto -> simulated device -> ack -> ingest -> engine (recorded) -> 200, {}/s \
+             open-loop over {} devices (own MQTT sessions) for {:?} after {:?} warm-up ({}; {} \
+             HTTP connections): {} of {} acknowledged, {} reconnects, p50 {:.1} ms, p99 {:.1} \
+             ms, max {:.1} ms (target p99 <= {} ms) {}",
+            thousands(latency::P5_RATE),
+            thousands(r.devices as f64),
+            r.window,
+            latency::WARM_UP,
+            pacing(&r.pacing, "sender"),
+            r.connections,
+            thousands(r.acknowledged as f64),
+            thousands(r.commands as f64),
+            r.reconnects,
+            millis(r.latency.p50),
+            millis(r.latency.p99),
+            millis(r.latency.max),
+            latency::P5_TARGET.as_millis(),
             verdict(r.passes())
         ),
         pass: r.passes(),
@@ -395,7 +487,7 @@ fn main() -> ExitCode {
     let result = runtime().and_then(|rt| {
         rt.block_on(async {
             let mut all = true;
-            for target in ["p1", "p2", "p3", "p6", "p7", "p8", "p9", "p10"] {
+            for target in ["p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9", "p10"] {
                 if !wanted(target) {
                     continue;
                 }
@@ -403,6 +495,8 @@ fn main() -> ExitCode {
                     "p1" => p1(quick).await?,
                     "p2" => p2(quick).await?,
                     "p3" => p3(quick).await?,
+                    "p4" => p4(quick).await?,
+                    "p5" => p5(quick).await?,
                     "p6" => p6(quick).await?,
                     "p7" => p7(quick).await?,
                     "p8" => p8(quick).await?,

@@ -415,7 +415,9 @@ impl Drop for Mosquitto {
 }
 
 /// The broker's config file: a loopback listener, `user root` (so it can run as root in CI),
-/// a log file in `dir`, and the options.
+/// `set_tcp_nodelay true` (as a deployment should: with Nagle's algorithm every small packet it
+/// forwards, a command or an ack, can wait tens of milliseconds), a log file in `dir`, and the
+/// options.
 fn config(
     bin: &Path,
     dir: &Path,
@@ -425,6 +427,7 @@ fn config(
     let mut conf = format!(
         "listener {port} 127.0.0.1\n\
          user root\n\
+         set_tcp_nodelay true\n\
          log_dest file {log}\n\
          log_type error\nlog_type warning\nlog_type notice\nlog_type information\n\
          connection_messages true\n",

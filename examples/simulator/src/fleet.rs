@@ -321,6 +321,9 @@ async fn run_device(
     }
     let (client, mut eventloop) = AsyncClient::new(options, REQUEST_QUEUE);
     let mut network = NetworkOptions::new();
+    // Without it a command's ack waits for Nagle's algorithm and the broker's delayed ACK
+    // (tens of milliseconds per hop): devices answer at once.
+    network.set_tcp_nodelay(true);
     network.set_connection_timeout(cfg.connect_timeout.as_secs().max(1));
     eventloop.set_network_options(network);
     let (net_tx, mut net_rx) = mpsc::unbounded_channel();

@@ -4,9 +4,8 @@
 //! every configured key every time. The OpenAPI document stays open.
 
 use axum::{
-    extract::{Request, State},
+    extract::Request,
     http::{HeaderMap, Method, header},
-    middleware::Next,
     response::{IntoResponse, Response},
 };
 use subtle::ConstantTimeEq;
@@ -20,14 +19,12 @@ use crate::{
 /// The path of the OpenAPI document, open to everyone.
 pub(crate) const OPENAPI_PATH: &str = "/api/openapi.json";
 
-pub(crate) async fn require_key(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let keys = &state.config.api_keys;
+/// The 401 or 403 `request` gets: none when no keys are configured, when its path is open, or
+/// when it carries a key of sufficient scope.
+pub(crate) fn refusal(state: &AppState, request: &Request) -> Option<Response> {
+    let keys = &state.config().api_keys;
     if keys.is_empty() || !protected(request.uri().path()) {
-        return next.run(request).await;
+        return None;
     }
     let needed = if matches!(*request.method(), Method::GET | Method::HEAD) {
         Scope::Read
@@ -35,15 +32,17 @@ pub(crate) async fn require_key(
         Scope::Write
     };
     let Some(presented) = bearer(request.headers()) else {
-        return ApiError::unauthorized("an API key is required: Authorization: Bearer <key>")
-            .into_response();
+        return Some(
+            ApiError::unauthorized("an API key is required: Authorization: Bearer <key>")
+                .into_response(),
+        );
     };
     match find_key(keys, presented) {
-        None => ApiError::unauthorized("unknown API key").into_response(),
+        None => Some(ApiError::unauthorized("unknown API key").into_response()),
         Some(key) if !key.scope().allows(needed) => {
-            ApiError::forbidden("this API key may only read").into_response()
+            Some(ApiError::forbidden("this API key may only read").into_response())
         }
-        Some(_) => next.run(request).await,
+        Some(_) => None,
     }
 }
 

@@ -11,8 +11,7 @@ use std::{
 };
 
 use axum::{
-    extract::{ConnectInfo, Request, State},
-    middleware::Next,
+    extract::{ConnectInfo, Request},
     response::{IntoResponse, Response},
 };
 use praan_core::domain::Timestamp;
@@ -52,6 +51,11 @@ impl RateLimiter {
         }
     }
 
+    /// Whether a limit is configured (without one every request passes).
+    fn is_on(&self) -> bool {
+        self.limit.is_some()
+    }
+
     /// Takes a token for `client` at `now`; when none is left, how long until one is.
     fn take(&self, client: Client, now: Timestamp) -> Result<(), Duration> {
         let Some(limit) = self.limit else {
@@ -86,16 +90,22 @@ fn refill(bucket: &Bucket, now: Timestamp, limit: RateLimit) -> f64 {
     (bucket.tokens + elapsed * limit.per_second).min(f64::from(limit.burst))
 }
 
-pub(crate) async fn limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let client = client_of(&state, &request);
-    match state.limiter.take(client, state.clock.now()) {
-        Ok(()) => next.run(request).await,
-        Err(retry_after) => ApiError::rate_limited(retry_after).into_response(),
+/// Takes a token from the bucket of `request`'s client; when none is left, the 429 it gets.
+pub(crate) fn refusal(state: &AppState, request: &Request) -> Option<Response> {
+    if !state.limiter().is_on() {
+        return None;
     }
+    let client = client_of(state, request);
+    state
+        .limiter()
+        .take(client, state.clock().now())
+        .err()
+        .map(|retry_after| ApiError::rate_limited(retry_after).into_response())
 }
 
 fn client_of(state: &AppState, request: &Request) -> Client {
-    if let Some(key) = bearer(request.headers()).and_then(|t| find_key(&state.config.api_keys, t)) {
+    if let Some(key) = bearer(request.headers()).and_then(|t| find_key(&state.config().api_keys, t))
+    {
         return Client::Key(key.secret().to_vec());
     }
     request

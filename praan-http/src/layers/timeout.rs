@@ -2,23 +2,19 @@
 //! than [`HttpConfig::request_timeout`](crate::HttpConfig::request_timeout) gets 503 `timeout`.
 //! A streaming response (the event stream) is only timed until its headers.
 
-use axum::{
-    extract::{Request, State},
-    middleware::Next,
-    response::{IntoResponse, Response},
-};
+use axum::response::{IntoResponse, Response};
 
 use crate::{error::ApiError, state::AppState};
 
+/// `response`, or 503 `timeout` if it is not ready within the request timeout.
 pub(crate) async fn deadline(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
+    state: &AppState,
+    response: impl Future<Output = Response>,
 ) -> Response {
-    let after = state.config.request_timeout;
-    let until = state.clock.now().saturating_add(after);
+    let after = state.config().request_timeout;
+    let until = state.clock().now().saturating_add(after);
     tokio::select! {
-        response = next.run(request) => response,
-        () = state.clock.sleep_until(until) => ApiError::timeout(after).into_response(),
+        response = response => response,
+        () = state.clock().sleep_until(until) => ApiError::timeout(after).into_response(),
     }
 }

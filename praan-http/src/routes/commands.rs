@@ -54,7 +54,7 @@ pub(crate) async fn device_commands(
         limit: limit(query.limit)?,
     };
     let commands = state
-        .store
+        .store()
         .commands_for_device(&device.device_id, &filter)
         .await?;
     Ok(envelope::list(
@@ -75,7 +75,7 @@ pub(crate) async fn command(
 ) -> Result<Response, ApiError> {
     let id = command_id(&raw)?;
     let command = state
-        .store
+        .store()
         .get_command(id)
         .await?
         .ok_or_else(|| ApiError::not_found("command", id.to_string()))?;
@@ -97,7 +97,7 @@ pub(crate) async fn cancel(
     PathParam(raw): PathParam<String>,
 ) -> Result<Response, ApiError> {
     let id = command_id(&raw)?;
-    let command = state.engine.cancel_command(id).await?;
+    let command = state.engine().cancel_command(id).await?;
     if command.status != CommandStatus::Cancelled {
         return Err(ApiError::conflict(format!(
             "command {id} is already {}",

@@ -128,7 +128,7 @@ async fn send(
         }
     };
     let command = state
-        .engine
+        .engine()
         .send_command(CommandRequest {
             device_id,
             instruction,
@@ -155,11 +155,14 @@ async fn wait_bounded(state: &AppState, command: Command) -> Result<Command, Api
     if command.status.is_terminal() {
         return Ok(command);
     }
-    let until = state.clock.now().saturating_add(state.config.wait_timeout);
+    let until = state
+        .clock()
+        .now()
+        .saturating_add(state.config().wait_timeout);
     tokio::select! {
-        done = state.engine.wait_terminal(command.command_id) => Ok(done?),
-        () = state.clock.sleep_until(until) => {
-            Ok(state.store.get_command(command.command_id).await?.unwrap_or(command))
+        done = state.engine().wait_terminal(command.command_id) => Ok(done?),
+        () = state.clock().sleep_until(until) => {
+            Ok(state.store().get_command(command.command_id).await?.unwrap_or(command))
         }
     }
 }

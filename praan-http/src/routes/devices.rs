@@ -3,7 +3,7 @@
 //! device), statistics (`.../statistics`, optionally bucketed) and the schedule timeline
 //! (`.../timeline`). Reads go to the store; the control layers' live state comes from the engine.
 
-use std::{collections::HashMap, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use axum::{
     Json,
@@ -23,6 +23,7 @@ use crate::{
     envelope::{self, Envelope, ListEnvelope},
     error::{ApiError, ErrorBody},
     extract::{PathParam, QueryParams},
+    registry_cache::Lookup,
     routes::control::device_id,
     state::AppState,
 };
@@ -113,7 +114,7 @@ pub(crate) async fn data(
         cursor,
     };
     let page = state
-        .store
+        .store()
         .readings(&device.device_id, &reading_query)
         .await?;
     let data: Vec<ReadingDto> = page.items.iter().map(ReadingDto::from).collect();
@@ -140,7 +141,7 @@ pub(crate) async fn latest(
 ) -> Result<Response, ApiError> {
     let device = registered(&state, &raw).await?;
     let reading = state
-        .store
+        .store()
         .latest_reading(&device.device_id)
         .await?
         .ok_or_else(|| ApiError::not_found("reading", device.device_id.as_str()))?;
@@ -163,10 +164,10 @@ pub(crate) async fn device_state(
 ) -> Result<Response, ApiError> {
     let device = registered(&state, &raw).await?;
     let id = &device.device_id;
-    let observed = state.store.device_state(id).await?;
-    let control = state.engine.control(id.clone()).await?;
+    let observed = state.store().device_state(id).await?;
+    let control = state.engine().control(id.clone()).await?;
     let pre_clean = match control.as_ref().and_then(|c| c.active_pre_clean) {
-        Some(pre_clean_id) => state.store.get_pre_clean(pre_clean_id).await?,
+        Some(pre_clean_id) => state.store().get_pre_clean(pre_clean_id).await?,
         None => None,
     };
     Ok(envelope::ok(
@@ -176,7 +177,7 @@ pub(crate) async fn device_state(
             observed.as_ref(),
             control.as_ref(),
             pre_clean.as_ref(),
-            state.clock.now(),
+            state.clock().now(),
         ),
     ))
 }
@@ -186,29 +187,29 @@ pub(crate) async fn device_state(
     responses(
         (status = 200, description = "Every device with its state", body = ListEnvelope<DeviceStateDto>)))]
 pub(crate) async fn list_all(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let devices = state.store.list_devices(&Default::default()).await?;
+    let devices = state.store().list_devices(&Default::default()).await?;
     let mut observed: HashMap<_, _> = state
-        .store
+        .store()
         .device_states()
         .await?
         .into_iter()
         .map(|s| (s.device_id.clone(), s))
         .collect();
     let mut controls: HashMap<_, _> = state
-        .store
+        .store()
         .control_states()
         .await?
         .into_iter()
         .map(|c| (c.device_id.clone(), c))
         .collect();
     let mut pre_cleans: HashMap<_, PreClean> = state
-        .store
+        .store()
         .active_pre_cleans()
         .await?
         .into_iter()
         .map(|p| (p.device_id.clone(), p))
         .collect();
-    let now = state.clock.now();
+    let now = state.clock().now();
     let items = devices
         .iter()
         .map(|d| {
@@ -242,7 +243,7 @@ pub(crate) async fn statistics(
     QueryParams(query): QueryParams<StatisticsQuery>,
 ) -> Result<Response, ApiError> {
     let device = registered(&state, &raw).await?;
-    let now = state.clock.now();
+    let now = state.clock().now();
     let start = instant("startDate", query.start_date.as_deref())?;
     let end = instant("endDate", query.end_date.as_deref())?;
     let (start, end) = match (query.hours, start, end) {
@@ -296,7 +297,7 @@ pub(crate) async fn statistics(
         }
     }
     let stats = state
-        .store
+        .store()
         .statistics(&device.device_id, &StatsQuery { start, end, bucket })
         .await?;
     Ok(envelope::ok(
@@ -322,7 +323,7 @@ pub(crate) async fn timeline(
     QueryParams(query): QueryParams<TimelineQuery>,
 ) -> Result<Response, ApiError> {
     let device = registered(&state, &raw).await?;
-    let from = instant("from", query.from.as_deref())?.unwrap_or_else(|| state.clock.now());
+    let from = instant("from", query.from.as_deref())?.unwrap_or_else(|| state.clock().now());
     let to = instant("to", query.to.as_deref())?
         .unwrap_or_else(|| from.saturating_add(DEFAULT_TIMELINE_SPAN));
     if to <= from {
@@ -335,7 +336,7 @@ pub(crate) async fn timeline(
         ));
     }
     let intervals = state
-        .engine
+        .engine()
         .timeline(device.device_id.clone(), from, to)
         .await?;
     Ok(envelope::ok(
@@ -350,11 +351,31 @@ pub(crate) async fn timeline(
 }
 
 /// The registered device `raw` names: 400 naming `deviceId` when it is not a device id, 404 when
-/// it is not registered.
-pub(crate) async fn registered(state: &AppState, raw: &str) -> Result<Device, ApiError> {
+/// it is not registered. Answered from the registry cache when it can be (reads only: a write
+/// reads the store with [`registered_in_store`]).
+pub(crate) async fn registered(state: &AppState, raw: &str) -> Result<Arc<Device>, ApiError> {
+    let id = device_id(raw)?;
+    let cache = state.registry();
+    let ticket = match cache.get(&id, state.engine().registry_epoch(), state.clock().now()) {
+        Lookup::Hit(device) => return Ok(device),
+        Lookup::Miss(ticket) => ticket,
+    };
+    let device = Arc::new(
+        state
+            .store()
+            .get_device(&id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("device", id.as_str()))?,
+    );
+    cache.fill(&device, ticket, state.engine().registry_epoch());
+    Ok(device)
+}
+
+/// As [`registered`], always from the store: what a registry write starts from.
+pub(crate) async fn registered_in_store(state: &AppState, raw: &str) -> Result<Device, ApiError> {
     let id = device_id(raw)?;
     state
-        .store
+        .store()
         .get_device(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("device", id.as_str()))

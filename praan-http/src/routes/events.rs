@@ -55,15 +55,15 @@ pub(crate) async fn events(
         None => None,
         Some(raw) => {
             let id = device_id(&raw)?;
-            if state.store.get_device(&id).await?.is_none() {
+            if state.store().get_device(&id).await?.is_none() {
                 return Err(ApiError::not_found("device", id.as_str()));
             }
             Some(id)
         }
     };
-    let stream = live(state.engine.subscribe(), filter);
+    let stream = live(state.engine().subscribe(), filter);
     Ok(Sse::new(stream)
-        .keep_alive(KeepAlive::new().interval(state.config.sse_keep_alive))
+        .keep_alive(KeepAlive::new().interval(state.config().sse_keep_alive))
         .into_response())
 }
 

@@ -76,17 +76,17 @@ struct Checks {
 }
 
 async fn check(state: &AppState) -> Checks {
-    let started = state.clock.now();
-    let store = match state.store.ping().await {
+    let started = state.clock().now();
+    let store = match state.store().ping().await {
         Ok(()) => {
-            let took = state.clock.now().saturating_duration_since(started);
+            let took = state.clock().now().saturating_duration_since(started);
             Ok(u64::try_from(took.as_millis()).unwrap_or(u64::MAX))
         }
         Err(e) => Err(e.to_string()),
     };
     Checks {
         store,
-        mqtt: state.mqtt_connected.as_ref().map(|probe| probe()),
+        mqtt: state.mqtt_connected().map(|probe| probe()),
     }
 }
 
@@ -169,7 +169,7 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     (status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"),
     (status = 404, description = "No recorder installed", body = ErrorBody)))]
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
-    match &state.metrics {
+    match state.metrics() {
         Some(render) => (
             [(
                 header::CONTENT_TYPE,

@@ -107,7 +107,7 @@ pub(crate) async fn start(
     let mode = FanMode::from_request(&body.fan_mode, body.fan_speed.as_ref())?;
     let duration = duration(&body, &state)?;
     let started = state
-        .engine
+        .engine()
         .start_pre_clean(PreCleanRequest {
             device_id: device,
             mode,
@@ -157,10 +157,8 @@ fn duration(body: &StartPreCleanRequest, state: &AppState) -> Result<PreCleanDur
             (total, field)
         }
     };
-    Ok(
-        PreCleanDuration::new(seconds, state.config.max_pre_clean)
-            .map_err(|e| e.in_field(field))?,
-    )
+    Ok(PreCleanDuration::new(seconds, state.config().max_pre_clean)
+        .map_err(|e| e.in_field(field))?)
 }
 
 /// Cancels the device's active pre-clean and restores it at once.
@@ -176,7 +174,7 @@ pub(crate) async fn cancel(
     JsonBody(body): JsonBody<CancelPreCleanRequest>,
 ) -> Result<Response, ApiError> {
     let device = device_id(&body.device_id)?;
-    let cancelled = state.engine.cancel_pre_clean(device.clone()).await?;
+    let cancelled = state.engine().cancel_pre_clean(device.clone()).await?;
     let Some(pre_clean) = cancelled else {
         return Err(ApiError::conflict(format!(
             "device {device} has no active pre-clean"
@@ -184,7 +182,7 @@ pub(crate) async fn cancel(
     };
     Ok(envelope::ok(
         StatusCode::OK,
-        PreCleanDto::new(&pre_clean, state.clock.now()),
+        PreCleanDto::new(&pre_clean, state.clock().now()),
     ))
 }
 
@@ -201,23 +199,27 @@ pub(crate) async fn status(
     PathParam(id): PathParam<String>,
 ) -> Result<Response, ApiError> {
     let device = registered_device(&state, &id).await?;
-    let latest = match state.store.active_pre_clean(&device).await? {
+    let latest = match state.store().active_pre_clean(&device).await? {
         Some(active) => Some(active),
         None => state
-            .store
+            .store()
             .pre_clean_history(&device, Limit::new(1)?)
             .await?
             .into_iter()
             .next(),
     };
-    let base = state.store.get_control(&device).await?.and_then(|c| c.base);
+    let base = state
+        .store()
+        .get_control(&device)
+        .await?
+        .and_then(|c| c.base);
     Ok(envelope::ok(
         StatusCode::OK,
         PreCleanStatusDto::new(
             device.to_string(),
             latest.as_ref(),
             base.as_ref(),
-            state.clock.now(),
+            state.clock().now(),
         ),
     ))
 }
@@ -235,10 +237,10 @@ pub(crate) async fn delete(
     PathParam(id): PathParam<String>,
 ) -> Result<Response, ApiError> {
     let id = PreCleanId::parse(&id)?;
-    let pre_clean = state.engine.delete_pre_clean(id).await?;
+    let pre_clean = state.engine().delete_pre_clean(id).await?;
     Ok(envelope::ok(
         StatusCode::OK,
-        PreCleanDto::new(&pre_clean, state.clock.now()),
+        PreCleanDto::new(&pre_clean, state.clock().now()),
     ))
 }
 
@@ -256,8 +258,8 @@ pub(crate) async fn history(
 ) -> Result<Response, ApiError> {
     let device = registered_device(&state, &id).await?;
     let limit = query.limit.map(Limit::new).transpose()?.unwrap_or_default();
-    let now = state.clock.now();
-    let history = state.store.pre_clean_history(&device, limit).await?;
+    let now = state.clock().now();
+    let history = state.store().pre_clean_history(&device, limit).await?;
     Ok(envelope::list(
         history.iter().map(|p| PreCleanDto::new(p, now)).collect(),
     ))

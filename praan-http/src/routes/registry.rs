@@ -17,7 +17,10 @@ use crate::{
     envelope::{self, Envelope, ListEnvelope},
     error::{ApiError, ErrorBody},
     extract::{JsonBody, PathParam, QueryParams},
-    routes::{control::device_id, devices::registered},
+    routes::{
+        control::device_id,
+        devices::{registered, registered_in_store},
+    },
     state::AppState,
 };
 
@@ -134,7 +137,7 @@ pub(crate) async fn register(
     JsonBody(body): JsonBody<RegisterRequest>,
 ) -> Result<Response, ApiError> {
     let id = device_id(&body.device_id)?;
-    let mut device = Device::auto_registered(id.clone(), state.clock.now());
+    let mut device = Device::auto_registered(id.clone(), state.clock().now());
     device.auto_registered = false;
     if let Some(name) = body.name {
         device.name = Label::new("name", name)?;
@@ -152,17 +155,15 @@ pub(crate) async fn register(
     if let Some(status) = body.status {
         device.status = status.into();
     }
-    if state.store.get_device(&id).await?.is_some() {
+    if state.store().get_device(&id).await?.is_some() {
         return Err(already_registered(id.as_str()));
     }
-    state
-        .store
-        .insert_device(&device)
-        .await
-        .map_err(|e| match e {
-            praan_core::store::StoreError::Conflict { .. } => already_registered(id.as_str()),
-            other => other.into(),
-        })?;
+    let inserted = state.store().insert_device(&device).await;
+    state.registry().invalidate(&id);
+    inserted.map_err(|e| match e {
+        praan_core::store::StoreError::Conflict { .. } => already_registered(id.as_str()),
+        other => other.into(),
+    })?;
     Ok(envelope::ok(StatusCode::CREATED, DeviceDto::from(&device)))
 }
 
@@ -180,7 +181,7 @@ pub(crate) async fn list(
         status: query.status.as_deref().map(device_status).transpose()?,
         device_type: query.device_type,
     };
-    let devices = state.store.list_devices(&filter).await?;
+    let devices = state.store().list_devices(&filter).await?;
     Ok(envelope::list(
         devices.iter().map(DeviceDto::from).collect(),
     ))
@@ -195,7 +196,7 @@ pub(crate) async fn active(State(state): State<AppState>) -> Result<Response, Ap
         status: Some(DeviceStatus::Active),
         device_type: None,
     };
-    let devices = state.store.list_devices(&filter).await?;
+    let devices = state.store().list_devices(&filter).await?;
     Ok(envelope::list(
         devices.iter().map(DeviceDto::from).collect(),
     ))
@@ -213,7 +214,7 @@ pub(crate) async fn get_device(
     PathParam(raw): PathParam<String>,
 ) -> Result<Response, ApiError> {
     let device = registered(&state, &raw).await?;
-    Ok(envelope::ok(StatusCode::OK, DeviceDto::from(&device)))
+    Ok(envelope::ok(StatusCode::OK, DeviceDto::from(&*device)))
 }
 
 /// Changes a registered device: the fields given replace the stored ones.
@@ -239,7 +240,7 @@ pub(crate) async fn update_device(
             "must be the device id of the path (ids cannot change)",
         ));
     }
-    let mut device = registered(&state, &raw).await?;
+    let mut device = registered_in_store(&state, &raw).await?;
     if let Some(name) = not_null("name", body.name)? {
         device.name = Label::new("name", name)?;
     }
@@ -255,8 +256,10 @@ pub(crate) async fn update_device(
     if let Some(status) = not_null("status", body.status)? {
         device.status = status.into();
     }
-    device.updated_at = state.clock.now();
-    state.store.update_device(&device).await?;
+    device.updated_at = state.clock().now();
+    let updated = state.store().update_device(&device).await;
+    state.registry().invalidate(&id);
+    updated?;
     Ok(envelope::ok(StatusCode::OK, DeviceDto::from(&device)))
 }
 
@@ -276,18 +279,20 @@ pub(crate) async fn delete_device(
     State(state): State<AppState>,
     PathParam(raw): PathParam<String>,
 ) -> Result<Response, ApiError> {
-    let device = registered(&state, &raw).await?;
+    let device = registered_in_store(&state, &raw).await?;
     let id = &device.device_id;
-    state.engine.cancel_pre_clean(id.clone()).await?;
-    for schedule in state.store.schedules_for_device(id).await? {
-        match state.engine.delete_schedule(schedule.schedule_id).await {
+    state.engine().cancel_pre_clean(id.clone()).await?;
+    for schedule in state.store().schedules_for_device(id).await? {
+        match state.engine().delete_schedule(schedule.schedule_id).await {
             Ok(_) | Err(praan_core::engine::EngineError::NotFound { .. }) => {}
             Err(e) => return Err(e.into()),
         }
     }
-    state.store.delete_device(id).await?;
+    let deleted = state.store().delete_device(id).await;
+    state.registry().invalidate(id);
+    deleted?;
     // Nothing more is written for it; ingestion registers it afresh if it speaks again.
-    state.engine.forget_device(id.clone()).await?;
+    state.engine().forget_device(id.clone()).await?;
     Ok(envelope::ok(StatusCode::OK, DeviceDto::from(&device)))
 }
 
@@ -304,7 +309,7 @@ pub(crate) async fn config(
     PathParam(raw): PathParam<String>,
 ) -> Result<Response, ApiError> {
     let device = registered(&state, &raw).await?;
-    let config = DeviceConfigDto::new(&device, state.engine.topic_prefix());
+    let config = DeviceConfigDto::new(&device, state.engine().topic_prefix());
     Ok(envelope::ok(StatusCode::OK, config))
 }
 

@@ -87,7 +87,7 @@ macro_rules! schedule_body {
                     fan_speed: self.fan_speed,
                     timezone: self.timezone,
                 };
-                let rule = spec.build(state.engine.default_timezone())?;
+                let rule = spec.build(state.engine().default_timezone())?;
                 Ok((rule, self.is_active))
             }
         }
@@ -140,7 +140,7 @@ pub(crate) async fn create(
     let device = device_id(&body.device_id)?;
     let (rule, is_active) = body.rule(&state)?;
     let saved = state
-        .engine
+        .engine()
         .create_schedule(device, rule, is_active)
         .await?;
     Ok(envelope::ok(
@@ -161,7 +161,7 @@ pub(crate) async fn list(
     PathParam(id): PathParam<String>,
 ) -> Result<Response, ApiError> {
     let device = registered_device(&state, &id).await?;
-    let schedules = state.store.schedules_for_device(&device).await?;
+    let schedules = state.store().schedules_for_device(&device).await?;
     Ok(envelope::list(
         schedules.iter().map(ScheduleDto::from).collect(),
     ))
@@ -180,7 +180,7 @@ pub(crate) async fn detail(
 ) -> Result<Response, ApiError> {
     let id = schedule_id(&id)?;
     let schedule = state
-        .store
+        .store()
         .get_schedule(id)
         .await?
         .ok_or_else(|| ApiError::not_found("schedule", id.to_string()))?;
@@ -206,7 +206,7 @@ pub(crate) async fn update(
     let (rule, is_active) = body.rule(&state)?;
     if let Some(device) = device {
         let current = state
-            .store
+            .store()
             .get_schedule(id)
             .await?
             .ok_or_else(|| ApiError::not_found("schedule", id.to_string()))?;
@@ -220,7 +220,7 @@ pub(crate) async fn update(
             ));
         }
     }
-    let saved = state.engine.update_schedule(id, rule, is_active).await?;
+    let saved = state.engine().update_schedule(id, rule, is_active).await?;
     Ok(envelope::ok(StatusCode::OK, ScheduleSavedDto::from(&saved)))
 }
 
@@ -237,7 +237,7 @@ pub(crate) async fn delete(
     PathParam(id): PathParam<String>,
 ) -> Result<Response, ApiError> {
     let id = schedule_id(&id)?;
-    let schedule = state.engine.delete_schedule(id).await?;
+    let schedule = state.engine().delete_schedule(id).await?;
     Ok(envelope::ok(StatusCode::OK, ScheduleDto::from(&schedule)))
 }
 
@@ -254,7 +254,7 @@ pub(crate) async fn test(
     PathParam(id): PathParam<String>,
 ) -> Result<Response, ApiError> {
     let id = schedule_id(&id)?;
-    let command = state.engine.test_schedule(id).await?;
+    let command = state.engine().test_schedule(id).await?;
     Ok(envelope::ok(
         StatusCode::ACCEPTED,
         ScheduleTestDto::new(id, &command),
@@ -276,8 +276,8 @@ pub(crate) async fn runs(
 ) -> Result<Response, ApiError> {
     let id = schedule_id(&id)?;
     let limit = query.limit.map(Limit::new).transpose()?.unwrap_or_default();
-    let runs = state.store.runs_for_schedule(id, limit).await?;
-    if runs.is_empty() && state.store.get_schedule(id).await?.is_none() {
+    let runs = state.store().runs_for_schedule(id, limit).await?;
+    if runs.is_empty() && state.store().get_schedule(id).await?.is_none() {
         return Err(ApiError::not_found("schedule", id.to_string()));
     }
     Ok(envelope::list(
@@ -293,7 +293,7 @@ fn schedule_id(raw: &str) -> Result<ScheduleId, ApiError> {
 /// `raw` as a registered device's id: 400 if it is not a device id, 404 if no such device.
 pub(crate) async fn registered_device(state: &AppState, raw: &str) -> Result<DeviceId, ApiError> {
     let id = device_id(raw)?;
-    if state.store.get_device(&id).await?.is_none() {
+    if state.store().get_device(&id).await?.is_none() {
         return Err(ApiError::not_found("device", id.as_str()));
     }
     Ok(id)
