@@ -585,6 +585,20 @@ async fn shared_subscription_splits_messages_on_mosquitto() {
 
 // ---- a pool of sessions ---------------------------------------------------------------------------
 
+/// The backend's pool (client id `praan-pool-{tag}`, two data sessions), its driver spawned,
+/// once every session is subscribed.
+async fn start_pool(url: &str, tag: &str) -> (MqttPool, mpsc::Receiver<Inbound>, JoinHandle<()>) {
+    let config = backend_config(url, &format!("praan-pool-{tag}"));
+    let data = [Codec::default().data_subscription()];
+    let (pool, inbound, driver) =
+        MqttPool::connect(config, &data, 2, Arc::new(SystemClock)).unwrap();
+    let driver = tokio::spawn(driver);
+    for session in pool.sessions() {
+        wait_subscribed(session, 1).await;
+    }
+    (pool, inbound, driver)
+}
+
 /// `MqttPool` with two data sessions: more readings in flight than one session's window (`window`:
 /// the broker's per-connection limit), each through some data session, all acknowledged through
 /// the session that delivered them; the retained status through the control session; commands
@@ -602,19 +616,7 @@ async fn pool(url: &str, tag: &str, window: usize, rumqttd_resends_last: bool) {
         .await
         .unwrap();
 
-    let codec = Codec::default();
-    let config = backend_config(url, &format!("praan-pool-{tag}"));
-    let (pool, mut inbound, driver) = MqttPool::connect(
-        config,
-        &[codec.data_subscription()],
-        2,
-        Arc::new(SystemClock),
-    )
-    .unwrap();
-    let driver = tokio::spawn(driver);
-    for session in pool.sessions() {
-        wait_subscribed(session, 1).await;
-    }
+    let (pool, mut inbound, driver) = start_pool(url, tag).await;
     assert!(pool.is_connected());
     let s = recv(&mut inbound, WAIT).await;
     assert_eq!(
@@ -670,18 +672,7 @@ async fn pool(url: &str, tag: &str, window: usize, rumqttd_resends_last: bool) {
         .expect("the pool's driver ends")
         .unwrap();
     assert!(inbound.recv().await.is_none(), "the merged channel closes");
-    let config = backend_config(url, &format!("praan-pool-{tag}"));
-    let (again, mut inbound, driver) = MqttPool::connect(
-        config,
-        &[codec.data_subscription()],
-        2,
-        Arc::new(SystemClock),
-    )
-    .unwrap();
-    let driver = tokio::spawn(driver);
-    for session in again.sessions() {
-        wait_subscribed(session, 1).await;
-    }
+    let (again, mut inbound, driver) = start_pool(url, tag).await;
     publish(&device.transport, &data, "marker").await;
     loop {
         let m = recv(&mut inbound, WAIT).await;
