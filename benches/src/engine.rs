@@ -11,10 +11,12 @@ use std::{sync::Arc, time::Duration};
 use praan_core::{
     clock::FakeClock,
     domain::{Device, DeviceId, RuleSpec, ScheduleRule, Timestamp, Timezone},
-    engine::{DeviceEvent, Engine, EngineConfig},
+    engine::{DeviceEvent, Engine, EngineConfig, EngineError, Handle},
     store::{DeviceRepo, MemoryStore, ScheduleRepo, StateRepo, Store},
     transport::MemoryTransport,
 };
+
+use tokio::task::JoinHandle;
 
 use crate::sqlite::BoxError;
 
@@ -75,15 +77,7 @@ pub async fn managed_fleet(devices: usize) -> Result<ManagedFleet, BoxError> {
         .map(|n| DeviceId::new(&format!("MEM_{n:06}")))
         .collect::<Result<_, _>>()?;
 
-    let (transport, _inbound) = MemoryTransport::new(16);
-    let (engine, task) = Engine::start(
-        EngineConfig::default(),
-        store.clone() as Arc<dyn Store>,
-        Arc::new(transport),
-        Arc::new(clock.clone()),
-    )
-    .await?;
-    let task = tokio::spawn(task);
+    let (engine, task) = start_engine(&store, &clock).await?;
     for id in &ids {
         store
             .insert_device(&Device::auto_registered(id.clone(), start))
@@ -110,6 +104,23 @@ pub async fn managed_fleet(devices: usize) -> Result<ManagedFleet, BoxError> {
     })
 }
 
+/// An engine with default settings on `store` and `clock`, publishing into a `MemoryTransport`
+/// nobody reads; its task spawned.
+async fn start_engine(
+    store: &Arc<MemoryStore>,
+    clock: &FakeClock,
+) -> Result<(Handle, JoinHandle<Result<(), EngineError>>), BoxError> {
+    let (transport, _inbound) = MemoryTransport::new(16);
+    let (engine, task) = Engine::start(
+        EngineConfig::default(),
+        store.clone() as Arc<dyn Store>,
+        Arc::new(transport),
+        Arc::new(clock.clone()),
+    )
+    .await?;
+    Ok((engine, tokio::spawn(task)))
+}
+
 /// Measures the engine's memory per device over `devices` devices; `allocated()` returns the
 /// bytes currently allocated in the process (allocations minus deallocations).
 pub async fn engine_memory(
@@ -121,16 +132,8 @@ pub async fn engine_memory(
     } = managed_fleet(devices).await?;
 
     clock.advance(Duration::from_secs(60));
-    let (transport, _inbound) = MemoryTransport::new(16);
     let before = allocated();
-    let (engine, task) = Engine::start(
-        EngineConfig::default(),
-        store.clone() as Arc<dyn Store>,
-        Arc::new(transport),
-        Arc::new(clock.clone()),
-    )
-    .await?;
-    let task = tokio::spawn(task);
+    let (engine, task) = start_engine(&store, &clock).await?;
     // A round trip: the recovered engine is running and has handled its first due timers.
     engine.control(ids[0].clone()).await?;
     let bytes = allocated() - before;

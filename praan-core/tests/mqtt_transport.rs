@@ -91,6 +91,17 @@ async fn publish(device: &MqttTransport, topic: &str, payload: impl Into<Bytes>)
     device.publish(Outbound::new(topic, payload)).await.unwrap();
 }
 
+/// Publishes a retained message, as a device's presence status.
+async fn publish_retained(device: &MqttTransport, topic: &str, payload: impl Into<Bytes>) {
+    device
+        .publish(Outbound {
+            retain: true,
+            ..Outbound::new(topic, payload)
+        })
+        .await
+        .unwrap();
+}
+
 // ---- round trip ----------------------------------------------------------------------------------
 
 async fn round_trip(url: &str, tag: &str) {
@@ -120,14 +131,7 @@ async fn round_trip(url: &str, tag: &str) {
 
     // A retained presence message reaches the live subscriber and, on subscribing, a later one.
     let status = format!("device/rt-{tag}/status");
-    device
-        .transport
-        .publish(Outbound {
-            retain: true,
-            ..Outbound::new(&status, "online")
-        })
-        .await
-        .unwrap();
+    publish_retained(&device.transport, &status, "online").await;
     let s = recv(&mut backend.inbound, WAIT).await;
     assert_eq!(
         (s.topic.as_str(), &s.payload[..]),
@@ -607,14 +611,7 @@ async fn pool(url: &str, tag: &str, window: usize, rumqttd_resends_last: bool) {
     let device_id = format!("pool-{tag}");
     let device = connect(device_config(url, &device_id)).await;
     let status = format!("device/{device_id}/status");
-    device
-        .transport
-        .publish(Outbound {
-            retain: true,
-            ..Outbound::new(&status, "online")
-        })
-        .await
-        .unwrap();
+    publish_retained(&device.transport, &status, "online").await;
 
     let (pool, mut inbound, driver) = start_pool(url, tag).await;
     assert!(pool.is_connected());
