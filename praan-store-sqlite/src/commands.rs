@@ -14,6 +14,7 @@ use crate::{
         get, get_device_id, get_json, get_opt_json, get_opt_parsed, get_opt_ts, get_parsed,
         get_speed, get_ts, invalid_row, ms, opt_json, opt_ms, text, to_json,
     },
+    connections::ExecuteOn,
     error::write,
 };
 
@@ -96,7 +97,7 @@ impl CommandRepo for SqliteStore {
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         );
         bind_command(q, command)?
-            .execute(&self.writer)
+            .execute_on(&self.writer)
             .await
             .map_err(write("command", command.command_id, "inserting a command"))?;
         Ok(())
@@ -111,7 +112,7 @@ impl CommandRepo for SqliteStore {
         );
         let done = bind_command(q, command)?
             .bind(command.command_id.to_string())
-            .execute(&self.writer)
+            .execute_on(&self.writer)
             .await
             .map_err(write("command", command.command_id, "updating a command"))?;
         if done.rows_affected() == 0 {

@@ -8,11 +8,11 @@ use std::{
 
 use praan_core::store::StoreResult;
 use sqlx::{
-    SqlitePool,
+    Connection, Sqlite, SqliteConnection, SqlitePool, Transaction,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
-use crate::{error::db, readers::Readers, rollups::SpanCache};
+use crate::{connections::Connections, error::db, rollups::SpanCache};
 
 /// The table where praan records which of its migrations ran, so it never collides with a host
 /// application's own `_sqlx_migrations` in the same database.
@@ -98,11 +98,10 @@ impl SqliteOptions {
         self
     }
 
-    /// How long a write waits for the writer connection, and opening a connection may take,
-    /// before the operation fails with
+    /// How long opening a connection may take before the operation that needed it fails with
     /// [`StoreError::Unavailable`](praan_core::store::StoreError::Unavailable) (default 30 s).
-    /// Reads wait for a free reader connection in arrival order, each holding one only for one
-    /// statement (or one read transaction).
+    /// Once open, writes wait for the writer connection and reads for a free reader connection
+    /// in arrival order, each holding one only for one statement or one transaction.
     #[must_use]
     pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
         self.acquire_timeout = timeout;
@@ -111,7 +110,7 @@ impl SqliteOptions {
 
     /// How many connections serve reads concurrently (default 4, at least 1; each opened on the
     /// first read that needs it, and kept). Writes always go through one connection of their
-    /// own: SQLite has one writer at a time anyway, and queueing in the pool is fairer and cheaper
+    /// own: SQLite has one writer at a time anyway, and queueing for it is fairer and cheaper
     /// than spinning on `SQLITE_BUSY`. An in-memory database uses a single connection for
     /// everything.
     #[must_use]
@@ -154,13 +153,15 @@ impl SqliteOptions {
 
 /// Every repository of `praan_core::store` on one SQLite database.
 ///
-/// Writes go through one dedicated connection (a pool of one), reads through
-/// [`SqliteOptions::max_readers`] connections; with WAL, readers never block the writer nor the
-/// reverse. Cloning is cheap and shares the connections.
+/// Writes go through one dedicated connection, reads through [`SqliteOptions::max_readers`]
+/// connections; with WAL, readers never block the writer nor the reverse. Cloning is cheap and
+/// shares the connections.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
-    pub(crate) writer: SqlitePool,
-    pub(crate) reader: Arc<Readers>,
+    /// The one connection writes take turns on.
+    pub(crate) writer: Arc<Connections>,
+    /// The connections reads take turns on (for an in-memory database, the writer's).
+    pub(crate) reader: Arc<Connections>,
     /// The rolled-up spans of the devices appended to, as the writer last committed them.
     pub(crate) spans: Arc<Mutex<SpanCache>>,
 }
@@ -189,42 +190,32 @@ impl SqliteStore {
     pub async fn connect_with(url: &str, options: SqliteOptions) -> StoreResult<Self> {
         let in_memory = is_in_memory(url);
         let connect = connect_options(url, &options)?;
+        // Connections come back to these pools only when an operation on them failed or was
+        // abandoned, and are tested then (see `Connections`): testing them when they leave it
+        // again would only cost another round trip.
         let writer = pool_options(1, &options)
             .min_connections(1)
+            .test_before_acquire(false)
             .connect_with(connect.clone())
             .await
             .map_err(db(format!("opening the SQLite database {}", redact(url))))?;
         migrate(&writer).await?;
+        let writer = Arc::new(Connections::new(writer));
         let reader = if in_memory {
             // An in-memory database exists only on the one connection that holds it.
-            Readers::Memory(writer.clone())
+            Arc::clone(&writer)
         } else {
-            // Connections come back to this pool only when an operation on them failed or was
-            // abandoned, and are tested then (see `Readers`): testing them when they leave it
-            // again would only cost another round trip.
-            Readers::file(
+            Arc::new(Connections::new(
                 pool_options(options.max_readers, &options)
                     .test_before_acquire(false)
                     .connect_lazy_with(connect),
-            )
+            ))
         };
         Ok(Self {
             writer,
-            reader: Arc::new(reader),
+            reader,
             spans: Arc::default(),
         })
-    }
-
-    /// Begins a write transaction on the writer connection, taking SQLite's write lock at once
-    /// (`BEGIN IMMEDIATE`), so it never fails half-way for a lock another process took meanwhile.
-    pub(crate) async fn begin_write(
-        &self,
-        context: &'static str,
-    ) -> StoreResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        self.writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db(context))
     }
 
     /// Closes every connection (checkpointing the WAL); operations after it fail with
@@ -233,6 +224,17 @@ impl SqliteStore {
         self.reader.close().await;
         self.writer.close().await;
     }
+}
+
+/// Begins a write transaction on the writer connection `conn`, taking SQLite's write lock at once
+/// (`BEGIN IMMEDIATE`), so it never fails half-way for a lock another process took meanwhile.
+pub(crate) async fn begin_write<'c>(
+    conn: &'c mut SqliteConnection,
+    context: &'static str,
+) -> StoreResult<Transaction<'c, Sqlite>> {
+    conn.begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(db(context))
 }
 
 fn is_in_memory(url: &str) -> bool {

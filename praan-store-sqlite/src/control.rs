@@ -9,6 +9,7 @@ use praan_core::{
 use crate::{
     SqliteStore,
     columns::{get_json, to_json},
+    connections::ExecuteOn,
     error::db,
 };
 
@@ -34,7 +35,7 @@ impl ControlRepo for SqliteStore {
         )
         .bind(state.device_id.as_str())
         .bind(to_json(state)?)
-        .execute(&self.writer)
+        .execute_on(&self.writer)
         .await
         .map_err(db("storing a control state"))?;
         Ok(())

@@ -12,6 +12,8 @@ use crate::{
     columns::{
         get, get_device_id, get_opt_parsed, get_parsed, get_speed, get_ts, invalid_row, ms, text,
     },
+    connect::begin_write,
+    connections::ExecuteOn,
     error::{db, write},
 };
 
@@ -80,7 +82,7 @@ impl DeviceRepo for SqliteStore {
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         );
         bind_device(q, device)?
-            .execute(&self.writer)
+            .execute_on(&self.writer)
             .await
             .map_err(write("device", &device.device_id, "inserting a device"))?;
         Ok(())
@@ -93,7 +95,7 @@ impl DeviceRepo for SqliteStore {
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id) DO NOTHING",
         );
         let done = bind_device(q, device)?
-            .execute(&self.writer)
+            .execute_on(&self.writer)
             .await
             .map_err(db("registering a device"))?;
         Ok(done.rows_affected() == 1)
@@ -107,7 +109,7 @@ impl DeviceRepo for SqliteStore {
         );
         let done = bind_device(q, device)?
             .bind(device.device_id.as_str())
-            .execute(&self.writer)
+            .execute_on(&self.writer)
             .await
             .map_err(db("updating a device"))?;
         if done.rows_affected() == 0 {
@@ -118,30 +120,35 @@ impl DeviceRepo for SqliteStore {
 
     async fn delete_device(&self, id: &DeviceId) -> StoreResult<()> {
         let context = "deleting a device";
-        let mut tx = self.begin_write(context).await?;
-        let done = sqlx::query("DELETE FROM devices WHERE device_id = ?")
-            .bind(id.as_str())
-            .execute(&mut *tx)
+        let spans = &self.spans;
+        self.writer
+            .run_store(context, async |c| {
+                let mut tx = begin_write(c, context).await?;
+                let done = sqlx::query("DELETE FROM devices WHERE device_id = ?")
+                    .bind(id.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db(context))?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::not_found("device", id));
+                }
+                for sql in [
+                    "DELETE FROM device_state WHERE device_id = ?",
+                    "DELETE FROM control_states WHERE device_id = ?",
+                    // The rolled-up span went with the state row: its rollups go too.
+                    crate::rollups::FORGET_DEVICE,
+                ] {
+                    sqlx::query(sql)
+                        .bind(id.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db(context))?;
+                }
+                // A miss reloads the (now empty) span from the database.
+                crate::rollups::forget_cached(spans, id.as_str());
+                tx.commit().await.map_err(db(context))
+            })
             .await
-            .map_err(db(context))?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::not_found("device", id));
-        }
-        for sql in [
-            "DELETE FROM device_state WHERE device_id = ?",
-            "DELETE FROM control_states WHERE device_id = ?",
-            // The rolled-up span went with the state row: its rollups go too.
-            crate::rollups::FORGET_DEVICE,
-        ] {
-            sqlx::query(sql)
-                .bind(id.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(db(context))?;
-        }
-        // A miss reloads the (now empty) span from the database.
-        crate::rollups::forget_cached(&self.spans, id.as_str());
-        tx.commit().await.map_err(db(context))
     }
 
     async fn get_device(&self, id: &DeviceId) -> StoreResult<Option<Device>> {

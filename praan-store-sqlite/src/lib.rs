@@ -3,6 +3,7 @@
 mod columns;
 mod commands;
 mod connect;
+mod connections;
 mod control;
 mod devices;
 mod error;
@@ -10,7 +11,6 @@ mod maintenance;
 #[cfg(test)]
 mod plans;
 mod pre_cleans;
-mod readers;
 mod rollups;
 mod schedules;
 mod state;

@@ -7,6 +7,7 @@ use sqlx::SqliteConnection;
 use crate::{
     SqliteStore,
     columns::{get, ms},
+    connect::begin_write,
     error::db,
     rollups,
 };
@@ -27,6 +28,9 @@ pub(crate) const PURGE_PRE_CLEANS: &str = "DELETE FROM pre_cleans WHERE pre_clea
 pub(crate) const PURGE_RUNS: &str = "DELETE FROM schedule_runs WHERE run_id IN \
      (SELECT run_id FROM schedule_runs WHERE at < ?1 LIMIT ?2)";
 
+/// What a purge says it was doing when it fails.
+const CONTEXT: &str = "purging expired records";
+
 async fn purge_one(
     conn: &mut SqliteConnection,
     sql: &'static str,
@@ -38,7 +42,7 @@ async fn purge_one(
         .bind(i64::from(batch))
         .execute(conn)
         .await
-        .map_err(db("purging expired records"))?;
+        .map_err(db(CONTEXT))?;
     Ok(done.rows_affected())
 }
 
@@ -49,30 +53,34 @@ impl MaintenanceRepo for SqliteStore {
         if cutoffs == &RetentionCutoffs::default() || batch == 0 {
             return Ok(out);
         }
-        let mut tx = self.begin_write("purging expired records").await?;
-        if let Some(cut) = cutoffs.readings_before {
-            let deleted = sqlx::query(PURGE_READINGS)
-                .bind(ms(cut))
-                .bind(i64::from(batch))
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(db("purging expired records"))?;
-            let keys = deleted
-                .iter()
-                .map(|row| Ok((get::<String>(row, "device_id")?, get::<i64>(row, "ts")?)))
-                .collect::<StoreResult<Vec<_>>>()?;
-            rollups::recompute(&mut tx, &keys).await?;
-            out.readings = keys.len() as u64;
-        }
-        if let Some(cut) = cutoffs.commands_before {
-            out.commands = purge_one(&mut tx, PURGE_COMMANDS, ms(cut), batch).await?;
-            out.pre_cleans = purge_one(&mut tx, PURGE_PRE_CLEANS, ms(cut), batch).await?;
-        }
-        if let Some(cut) = cutoffs.runs_before {
-            out.runs = purge_one(&mut tx, PURGE_RUNS, ms(cut), batch).await?;
-        }
-        tx.commit().await.map_err(db("purging expired records"))?;
-        Ok(out)
+        self.writer
+            .run_store(CONTEXT, async |c| {
+                let mut tx = begin_write(c, CONTEXT).await?;
+                if let Some(cut) = cutoffs.readings_before {
+                    let deleted = sqlx::query(PURGE_READINGS)
+                        .bind(ms(cut))
+                        .bind(i64::from(batch))
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(db(CONTEXT))?;
+                    let keys = deleted
+                        .iter()
+                        .map(|row| Ok((get::<String>(row, "device_id")?, get::<i64>(row, "ts")?)))
+                        .collect::<StoreResult<Vec<_>>>()?;
+                    rollups::recompute(&mut tx, &keys).await?;
+                    out.readings = keys.len() as u64;
+                }
+                if let Some(cut) = cutoffs.commands_before {
+                    out.commands = purge_one(&mut tx, PURGE_COMMANDS, ms(cut), batch).await?;
+                    out.pre_cleans = purge_one(&mut tx, PURGE_PRE_CLEANS, ms(cut), batch).await?;
+                }
+                if let Some(cut) = cutoffs.runs_before {
+                    out.runs = purge_one(&mut tx, PURGE_RUNS, ms(cut), batch).await?;
+                }
+                tx.commit().await.map_err(db(CONTEXT))?;
+                Ok(out)
+            })
+            .await
     }
 
     async fn ping(&self) -> StoreResult<()> {

@@ -13,6 +13,7 @@ use crate::{
         get, get_device_id, get_json, get_opt_json, get_opt_parsed, get_opt_ts, get_parsed,
         get_speed, get_ts, invalid_row, ms, opt_json, opt_ms, text, to_json,
     },
+    connections::ExecuteOn,
     error::{db, write},
 };
 
@@ -89,7 +90,7 @@ impl PreCleanRepo for SqliteStore {
              replaced_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         );
         bind_pre_clean(q, pre_clean)?
-            .execute(&self.writer)
+            .execute_on(&self.writer)
             .await
             .map_err(write(
                 "preClean",
@@ -107,7 +108,7 @@ impl PreCleanRepo for SqliteStore {
         );
         let done = bind_pre_clean(q, pre_clean)?
             .bind(pre_clean.pre_clean_id.to_string())
-            .execute(&self.writer)
+            .execute_on(&self.writer)
             .await
             .map_err(write(
                 "preClean",
@@ -123,7 +124,7 @@ impl PreCleanRepo for SqliteStore {
     async fn delete_pre_clean(&self, id: PreCleanId) -> StoreResult<()> {
         let done = sqlx::query("DELETE FROM pre_cleans WHERE pre_clean_id = ?")
             .bind(id.to_string())
-            .execute(&self.writer)
+            .execute_on(&self.writer)
             .await
             .map_err(db("deleting a pre-clean"))?;
         if done.rows_affected() == 0 {

@@ -13,6 +13,7 @@ use crate::{
         get, get_device_id, get_json, get_opt_parsed, get_parsed, get_ts, invalid_row, ms, text,
         to_json,
     },
+    connections::ExecuteOn,
     error::{db, write},
 };
 
@@ -72,7 +73,7 @@ impl ScheduleRepo for SqliteStore {
         .bind(schedule.is_active)
         .bind(ms(schedule.created_at))
         .bind(ms(schedule.updated_at))
-        .execute(&self.writer)
+        .execute_on(&self.writer)
         .await
         .map_err(write(
             "schedule",
@@ -93,7 +94,7 @@ impl ScheduleRepo for SqliteStore {
         .bind(ms(schedule.created_at))
         .bind(ms(schedule.updated_at))
         .bind(schedule.schedule_id.to_string())
-        .execute(&self.writer)
+        .execute_on(&self.writer)
         .await
         .map_err(db("updating a schedule"))?;
         if done.rows_affected() == 0 {
@@ -105,7 +106,7 @@ impl ScheduleRepo for SqliteStore {
     async fn delete_schedule(&self, id: ScheduleId) -> StoreResult<()> {
         let done = sqlx::query("DELETE FROM schedules WHERE schedule_id = ?")
             .bind(id.to_string())
-            .execute(&self.writer)
+            .execute_on(&self.writer)
             .await
             .map_err(db("deleting a schedule"))?;
         if done.rows_affected() == 0 {
@@ -162,7 +163,7 @@ impl ScheduleRepo for SqliteStore {
         .bind(ms(run.at))
         .bind(text(&run.outcome)?)
         .bind(run.command_id.map(|c| c.to_string()))
-        .execute(&self.writer)
+        .execute_on(&self.writer)
         .await
         .map_err(write("run", run.run_id, "recording a schedule run"))?;
         Ok(())

@@ -11,6 +11,7 @@ use sqlx::sqlite::SqliteRow;
 use crate::{
     SqliteStore,
     columns::{get, get_device_id, get_opt_parsed, get_opt_ts, get_speed, invalid_row, ms, text},
+    connections::ExecuteOn,
     error::db,
     telemetry::{LATEST, reading_from_columns},
 };
@@ -87,7 +88,7 @@ impl StateRepo for SqliteStore {
         .bind(reported.state.power_on)
         .bind(i64::from(reported.state.fan_speed.get()))
         .bind(ms(reported.at))
-        .execute(&self.writer)
+        .execute_on(&self.writer)
         .await
         .map_err(db("recording a reported state"))?;
         Ok(done.rows_affected() == 1)
@@ -107,7 +108,7 @@ impl StateRepo for SqliteStore {
         .bind(presence.online)
         .bind(ms(presence.since))
         .bind(text(&presence.reason)?)
-        .execute(&self.writer)
+        .execute_on(&self.writer)
         .await
         .map_err(db("recording a presence"))?;
         Ok(done.rows_affected() == 1)
@@ -121,7 +122,7 @@ impl StateRepo for SqliteStore {
         )
         .bind(id.as_str())
         .bind(ms(at))
-        .execute(&self.writer)
+        .execute_on(&self.writer)
         .await
         .map_err(db("recording last seen"))?;
         Ok(())

@@ -23,6 +23,7 @@ use sqlx::{
 use crate::{
     SqliteStore,
     columns::{get, get_opt_ts, get_ts, invalid_row, ms},
+    connect::begin_write,
     error::db,
     rollups::{self, HOUR_MS, Span, hour_at_or_after, hour_of},
 };
@@ -647,45 +648,52 @@ impl TelemetryRepo for SqliteStore {
         let mut ids = Interned::default();
 
         let context = "appending readings";
-        let mut tx = self.begin_write(context).await?;
-        let inserted = insert_readings(&mut tx, &fresh, &mut ids).await?;
-        let stored: Vec<&Reading> = if inserted == fresh.len() as u64 {
-            fresh
-        } else {
-            // Some were stored before (a redelivery): redo the batch knowing which, so that a
-            // skipped duplicate changes no state. We hold the write lock from the lookup on.
-            tx.rollback().await.map_err(db(context))?;
-            tx = self.begin_write(context).await?;
-            let existing = existing_keys(&mut tx, &fresh).await?;
-            let new: Vec<&Reading> = fresh
-                .into_iter()
-                .filter(|r| {
-                    !existing.contains(&(r.device_id().as_str().to_owned(), ms(r.timestamp())))
-                })
-                .collect();
-            let inserted = insert_readings(&mut tx, &new, &mut ids).await?;
-            if inserted != new.len() as u64 {
-                return Err(StoreError::Backend {
-                    context: context.into(),
-                    source: format!(
-                        "{inserted} of {} readings looked up as new were stored",
-                        new.len()
-                    )
-                    .into(),
-                });
-            }
-            new
-        };
-        let version = upsert_states(&mut tx, &state_deltas(&stored), &mut ids).await?;
-        let cached = match version {
-            Some(v) => Some(rollups::maintain(&mut tx, &self.spans, &stored, v).await?),
-            None => None,
-        };
-        tx.commit().await.map_err(db(context))?;
-        if let Some(cached) = cached {
-            cached.keep();
-        }
-        let inserted = stored.len() as u64;
+        let spans = &self.spans;
+        let inserted = self
+            .writer
+            .run_store(context, async |c| {
+                let mut tx = begin_write(c, context).await?;
+                let inserted = insert_readings(&mut tx, &fresh, &mut ids).await?;
+                let stored: Vec<&Reading> = if inserted == fresh.len() as u64 {
+                    fresh
+                } else {
+                    // Some were stored before (a redelivery): redo the batch knowing which, so that a
+                    // skipped duplicate changes no state. We hold the write lock from the lookup on.
+                    tx.rollback().await.map_err(db(context))?;
+                    tx = begin_write(c, context).await?;
+                    let existing = existing_keys(&mut tx, &fresh).await?;
+                    let new: Vec<&Reading> = fresh
+                        .into_iter()
+                        .filter(|r| {
+                            !existing
+                                .contains(&(r.device_id().as_str().to_owned(), ms(r.timestamp())))
+                        })
+                        .collect();
+                    let inserted = insert_readings(&mut tx, &new, &mut ids).await?;
+                    if inserted != new.len() as u64 {
+                        return Err(StoreError::Backend {
+                            context: context.into(),
+                            source: format!(
+                                "{inserted} of {} readings looked up as new were stored",
+                                new.len()
+                            )
+                            .into(),
+                        });
+                    }
+                    new
+                };
+                let version = upsert_states(&mut tx, &state_deltas(&stored), &mut ids).await?;
+                let cached = match version {
+                    Some(v) => Some(rollups::maintain(&mut tx, spans, &stored, v).await?),
+                    None => None,
+                };
+                tx.commit().await.map_err(db(context))?;
+                if let Some(cached) = cached {
+                    cached.keep();
+                }
+                Ok(stored.len() as u64)
+            })
+            .await?;
         Ok(AppendOutcome {
             inserted,
             duplicates: readings.len() as u64 - inserted,
