@@ -213,6 +213,57 @@ async fn a_body_over_the_limit_is_a_413() {
     assert!(r.text.contains("1024"), "{}", r.text);
 }
 
+/// Abusive JSON within the body limit: nesting far past serde_json's recursion limit (no stack
+/// overflow), a huge number, a huge string, and tens of thousands of keys — each a 400 naming the
+/// problem, and the API keeps answering.
+#[tokio::test]
+async fn deeply_nested_and_huge_json_within_the_limit_is_a_400() {
+    let app = App::new(&["dev-1"]).await;
+    let limit = HttpConfig::default().body_limit;
+    let depth = limit / 2 - 8;
+    let nested_array = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+    let nested_object = format!(
+        r#"{{"deviceId":"dev-1","fanSpeed":{}1{}}}"#,
+        r#"{"a":"#.repeat(limit / 8),
+        "}".repeat(limit / 8)
+    );
+    let huge_number = format!(
+        r#"{{"deviceId":"dev-1","fanSpeed":1{}}}"#,
+        "0".repeat(limit - 64)
+    );
+    let huge_string = format!(
+        r#"{{"deviceId":"{}","fanSpeed":2}}"#,
+        "A".repeat(limit - 64)
+    );
+    let many_keys = format!(
+        r#"{{"deviceId":"dev-1","fanSpeed":2,{}"z":0}}"#,
+        (0..limit / 16)
+            .map(|i| format!(r#""k{i}":0,"#))
+            .collect::<String>()
+    );
+    for (name, body) in [
+        ("nested arrays", &nested_array),
+        ("nested objects", &nested_object),
+        ("a huge number", &huge_number),
+        ("a huge device id", &huge_string),
+    ] {
+        assert!(body.len() <= limit, "{name}: {} bytes", body.len());
+        let r = app.post("/api/control/fan", body).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{name}: {}", r.text);
+        let code = r.json["code"].as_str().unwrap_or_default();
+        assert!(
+            code == "invalid_json" || code == "invalid_field",
+            "{name}: {}",
+            r.text
+        );
+    }
+    // Unknown keys are ignored (the old clients send extra fields), however many there are.
+    assert!(many_keys.len() <= limit, "{} bytes", many_keys.len());
+    let r = app.post("/api/control/fan", &many_keys).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    assert_eq!(app.get("/health").await.status, StatusCode::OK);
+}
+
 #[tokio::test]
 async fn unknown_devices_routes_and_methods_have_their_own_errors() {
     let app = App::new(&["dev-1"]).await;
