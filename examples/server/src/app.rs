@@ -20,7 +20,7 @@ use praan_core::{
     engine::{Engine, EngineConfig, Handle},
     ingest::{Ingest, IngestConfig, IngestHandle},
     store::{RetentionCutoffs, Store},
-    transport::{MqttConfig, MqttPool, Transport},
+    transport::{MqttConfig, MqttPool, TlsConfig, Transport},
 };
 use praan_http::{AppState, HttpConfig};
 use praan_simulator::{
@@ -92,6 +92,11 @@ impl Server {
         let codec = Codec::new(config.topic_prefix.clone(), CodecLimits::default());
         let mut mqtt = MqttConfig::new(broker_url.clone(), config.client_id.clone());
         mqtt.subscriptions = codec.subscriptions();
+        if let Some(path) = &config.mqtt_ca_file {
+            let pem = std::fs::read(path)
+                .map_err(|e| StartError(format!("--mqtt-ca-file {}: {e}", path.display())))?;
+            mqtt.tls = Some(TlsConfig::ca_pem(pem));
+        }
         let (transport, inbound, driver) = MqttPool::connect(
             mqtt,
             &[codec.data_subscription()],

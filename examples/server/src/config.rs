@@ -89,6 +89,12 @@ const SETTINGS: &[Setting] = &[
         "external broker (mqtt://, mqtts://, user:pass@); unset = embedded broker",
     ),
     setting(
+        "mqtt-ca-file",
+        None,
+        false,
+        "PEM file of the CA certificates an mqtts:// broker's certificate must chain to",
+    ),
+    setting(
         "broker-addr",
         Some("127.0.0.1:1883"),
         false,
@@ -199,6 +205,8 @@ pub struct Config {
     pub database_url: DatabaseUrl,
     /// An external broker; `None` runs the embedded one.
     pub mqtt_url: Option<String>,
+    /// The CA certificates (PEM file) an `mqtts://` broker's certificate must chain to.
+    pub mqtt_ca_file: Option<PathBuf>,
     /// Where the embedded broker listens.
     pub broker_addr: SocketAddr,
     /// MQTT topic prefix.
@@ -348,10 +356,29 @@ impl Config {
         let required = |name: &'static str| -> Result<Value<'_>, ConfigError> {
             parse(name)?.ok_or_else(|| ConfigError(format!("--{name} is required")))
         };
+        if raw.contains_key("mqtt-ca-file") && !raw.contains_key("mqtt-url") {
+            return Err(ConfigError(
+                "--mqtt-ca-file is for an external mqtts:// broker (--mqtt-url); the embedded \
+                 broker speaks plain MQTT on loopback"
+                    .into(),
+            ));
+        }
+        if raw
+            .get("mqtt-url")
+            .is_some_and(|(url, _)| url.starts_with("mqtts://"))
+            && !raw.contains_key("mqtt-ca-file")
+        {
+            return Err(ConfigError(
+                "--mqtt-url mqtts://… needs --mqtt-ca-file: the CA certificates its certificate \
+                 must chain to (praan trusts no built-in roots)"
+                    .into(),
+            ));
+        }
         Ok(Self {
             http_addr: required("http-addr")?.socket_addr()?,
             database_url: required("database-url")?.database_url()?,
             mqtt_url: parse("mqtt-url")?.map(|v| v.mqtt_url()).transpose()?,
+            mqtt_ca_file: parse("mqtt-ca-file")?.map(|v| PathBuf::from(v.value)),
             broker_addr: required("broker-addr")?.socket_addr()?,
             topic_prefix: required("topic-prefix")?.topic_prefix()?,
             ack_timeout: required("ack-timeout")?.positive_duration()?,
@@ -828,6 +855,8 @@ mod tests {
                 "s3cret-w:write,s3cret-r:read",
                 "--mqtt-url",
                 "mqtts://praan:hunter2@broker:8883",
+                "--mqtt-ca-file",
+                "/etc/praan/broker-ca.crt",
                 "--database-url",
                 "mongodb://admin:pw@db:27017/praan",
             ],

@@ -121,3 +121,30 @@ async fn help_and_version_print_and_exit_zero() {
     assert!(version.status.success());
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("praan-server "));
 }
+
+#[tokio::test]
+async fn a_ca_file_needs_an_external_broker_and_must_exist() {
+    let mut args = base();
+    args.push("--mqtt-ca-file=ca.crt".to_owned());
+    let out = run(&args).await;
+    assert_eq!(out.status.code(), Some(2), "a configuration error");
+    assert_one_line_error(&out, "--mqtt-ca-file is for an external mqtts:// broker");
+
+    let mut args = base();
+    args.push(format!(
+        "--mqtt-url=mqtts://127.0.0.1:{}",
+        free_port().unwrap()
+    ));
+    args.push("--mqtt-ca-file=no-such-ca.crt".to_owned());
+    assert_one_line_error(&run(&args).await, "--mqtt-ca-file no-such-ca.crt: ");
+
+    // Without a CA, an mqtts:// broker is refused up front rather than trusted blindly.
+    let mut args = base();
+    args.push(format!(
+        "--mqtt-url=mqtts://127.0.0.1:{}",
+        free_port().unwrap()
+    ));
+    let out = run(&args).await;
+    assert_eq!(out.status.code(), Some(2), "a configuration error");
+    assert_one_line_error(&out, "needs --mqtt-ca-file");
+}
