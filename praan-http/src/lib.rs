@@ -34,7 +34,7 @@ pub use state::AppState;
 /// `axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())` so rate
 /// limiting without API keys can tell clients apart by IP.
 pub fn router(state: AppState) -> Router {
-    let (routes, openapi) = routes::api().split_for_parts();
+    let (routes, openapi) = routes::split();
     let document = routes::Document::new(&openapi);
     let routes = routes
         .fallback(|uri: Uri| async move { ApiError::no_route(uri.path()).into_response() })
@@ -44,6 +44,6 @@ pub fn router(state: AppState) -> Router {
 
 /// The OpenAPI document (3.1) of [`router`], as JSON.
 pub fn openapi_json() -> String {
-    let (_, openapi) = routes::api().split_for_parts();
+    let (_, openapi) = routes::split();
     routes::Document::new(&openapi).json.clone()
 }

@@ -13,10 +13,12 @@ pub(crate) mod schedules;
 
 use std::sync::Arc;
 
+use axum::Router;
 use utoipa::{
     Modify, OpenApi,
     openapi::{
-        self,
+        self, ObjectBuilder, RefOr, SchemaFormat, Type,
+        path::ParameterIn,
         security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
     },
 };
@@ -61,8 +63,62 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The routes, and their OpenAPI document with the syntax of every id in a path.
+pub(crate) fn split() -> (Router<AppState>, openapi::OpenApi) {
+    let (routes, mut doc) = api().split_for_parts();
+    describe_path_ids(&mut doc);
+    (routes, doc)
+}
+
+/// Gives each path parameter that names a device or a record its syntax — a device id's grammar,
+/// a UUID — so that clients (and API fuzzers) see what the handlers accept. `/api/schedule/{id}`
+/// names a device on GET and a schedule on PUT and DELETE (PRODUCT.md §7 keeps the old paths).
+fn describe_path_ids(doc: &mut openapi::OpenApi) {
+    for (path, item) in &mut doc.paths.paths {
+        let operations = [
+            ("GET", &mut item.get),
+            ("POST", &mut item.post),
+            ("PUT", &mut item.put),
+            ("DELETE", &mut item.delete),
+        ];
+        for (method, operation) in operations {
+            let Some(parameters) = operation.as_mut().and_then(|o| o.parameters.as_mut()) else {
+                continue;
+            };
+            for parameter in parameters {
+                let RefOr::T(parameter) = parameter else {
+                    continue;
+                };
+                if parameter.parameter_in != ParameterIn::Path {
+                    continue;
+                }
+                let device = match parameter.name.as_str() {
+                    "deviceId" => true,
+                    "commandId" | "preCleanId" | "scheduleId" => false,
+                    "id" => method == "GET" && path == "/api/schedule/{id}",
+                    _ => continue,
+                };
+                let schema = if device {
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .pattern(Some(DEVICE_ID_PATTERN))
+                        .max_length(Some(praan_core::domain::DEVICE_ID_MAX_LEN))
+                } else {
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .format(Some(SchemaFormat::Custom("uuid".to_owned())))
+                };
+                parameter.schema = Some(schema.build().into());
+            }
+        }
+    }
+}
+
+/// A device id's grammar (`praan_core::domain::DeviceId`), as an ECMA-262 pattern.
+const DEVICE_ID_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$";
+
 /// Every route with its OpenAPI description.
-pub(crate) fn api() -> OpenApiRouter<AppState> {
+fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::index))
         .routes(routes!(health::health))
