@@ -28,6 +28,9 @@
 #           `mosquitto` or `openssl` is not on PATH. Nothing is kept running: the tests start their
 #           own Mosquitto child processes on free loopback ports, each with its own config, so the
 #           script only makes sure the binaries exist. Exports PRAAN_TEST_MOSQUITTO_BIN.
+#   wrk
+#           Debian's `wrk` (the HTTP load generator of the flood test), installed with apt-get when
+#           it is not on PATH. Exports PRAAN_TEST_WRK_BIN.
 #
 # Adding a service: write <name>_start, <name>_stop, <name>_status and <name>_env functions like
 # mongod's below, and add <name> to SERVICES.
@@ -37,7 +40,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STATE="$ROOT/.services"
 VENV="$STATE/venv"
 ENV_FILE="$STATE/env"
-SERVICES=(mongod mosquitto)
+SERVICES=(mongod mosquitto wrk)
 
 log() { printf 'test-services: %s\n' "$*" >&2; }
 die() {
@@ -239,6 +242,37 @@ mosquitto_status() {
 mosquitto_env() {
     [ -n "$(mosquitto_bin)" ] || return 0
     echo "export PRAAN_TEST_MOSQUITTO_BIN='$(mosquitto_bin)'"
+}
+
+# ---- wrk -------------------------------------------------------------------------------------
+
+wrk_start() {
+    if command -v wrk >/dev/null; then
+        log "wrk is installed ($(command -v wrk))"
+        return 0
+    fi
+    command -v apt-get >/dev/null || die "wrk is not on PATH and there is no apt-get to install it"
+    log "installing wrk with apt-get"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2 || die "apt-get update failed"
+    apt-get install -y -qq --no-install-recommends wrk >&2 || die "apt-get install wrk failed"
+    command -v wrk >/dev/null || die "wrk is still not on PATH after installing it"
+}
+
+# Nothing runs: the flood test starts wrk itself.
+wrk_stop() { :; }
+
+wrk_status() {
+    if command -v wrk >/dev/null; then
+        echo "wrk: installed at $(command -v wrk)"
+    else
+        echo "wrk: not installed"
+    fi
+}
+
+wrk_env() {
+    command -v wrk >/dev/null || return 0
+    echo "export PRAAN_TEST_WRK_BIN='$(command -v wrk)'"
 }
 
 # ---- commands --------------------------------------------------------------------------------

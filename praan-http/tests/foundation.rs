@@ -493,6 +493,60 @@ async fn a_request_over_the_timeout_is_a_503_on_the_clock() {
     assert_eq!(json["code"], "timeout");
 }
 
+/// A client that sends part of its body and then nothing (a slow trickle) is cut off by the
+/// request timeout, on the clock, with a 503 `timeout`: it cannot hold a request open.
+#[tokio::test]
+async fn a_body_that_stops_arriving_is_cut_off_by_the_request_timeout() {
+    use futures_util::StreamExt;
+    use tower::ServiceExt;
+
+    let app = App::with_config(
+        &["dev-1"],
+        HttpConfig {
+            request_timeout: Duration::from_secs(5),
+            ..HttpConfig::default()
+        },
+        |s| s,
+    )
+    .await;
+    let first = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(
+        axum::body::Bytes::from_static(br#"{"deviceId":"dev-1","#),
+    )]);
+    let trickle = first.chain(futures_util::stream::pending());
+    let request = axum::http::Request::post("/api/control/fan")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from_stream(trickle))
+        .unwrap();
+    let router = app.router.clone();
+    let pending = tokio::spawn(async move { router.oneshot(request).await.unwrap() });
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+    assert!(!pending.is_finished(), "answered before the body ended");
+    for _ in 0..6 {
+        app.advance(Duration::from_secs(1)).await;
+        if pending.is_finished() {
+            break;
+        }
+    }
+    assert!(
+        pending.is_finished(),
+        "still waiting for the body after the timeout"
+    );
+    let response = pending.await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(json["code"], "timeout");
+    assert!(
+        app.transport.published().is_empty(),
+        "no command from half a body"
+    );
+}
+
 #[tokio::test]
 async fn cors_answers_the_configured_origins_only() {
     let app = App::with_config(

@@ -196,11 +196,22 @@ impl Server {
         path: &str,
         body: Option<&str>,
     ) -> std::io::Result<Http> {
+        self.try_request_with(method, path, body, "").await
+    }
+
+    /// Sends a request with `headers` (`Name: value\r\n` lines) added.
+    pub async fn try_request_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        headers: &str,
+    ) -> std::io::Result<Http> {
         let mut stream = TcpStream::connect(("127.0.0.1", self.http_port)).await?;
         let body = body.unwrap_or_default();
         let request = format!(
             "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+             Content-Type: application/json\r\n{headers}Content-Length: {}\r\n\r\n{body}",
             body.len()
         );
         stream.write_all(request.as_bytes()).await?;
