@@ -238,17 +238,14 @@ impl Server {
         let router = praan_http::router(state.clone());
         let http_state = state.clone();
         let http_stop = stopped(stop_rx.clone());
+        let header_timeout = config.http_header_timeout;
+        let http_clock = clock.clone();
         let http = tokio::spawn(async move {
-            let service = router.into_make_service_with_connect_info::<SocketAddr>();
-            if let Err(e) = axum::serve(listener, service)
-                .with_graceful_shutdown(async move {
-                    http_stop.await;
-                    http_state.begin_shutdown();
-                })
-                .await
-            {
-                warn!("the HTTP server failed: {e}");
-            }
+            crate::serve::serve(listener, router, header_timeout, http_clock, async move {
+                http_stop.await;
+                http_state.begin_shutdown();
+            })
+            .await;
         });
 
         shutdown.await;

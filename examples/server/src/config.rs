@@ -77,6 +77,12 @@ const SETTINGS: &[Setting] = &[
         "REST API listen address",
     ),
     setting(
+        "http-header-timeout",
+        Some("10s"),
+        false,
+        "how long a client may take to send a request's headers (slowloris guard)",
+    ),
+    setting(
         "database-url",
         Some("sqlite://praan.db"),
         true,
@@ -201,6 +207,8 @@ pub enum DatabaseUrl {
 pub struct Config {
     /// REST API listen address.
     pub http_addr: SocketAddr,
+    /// How long a client may take to send a request's headers.
+    pub http_header_timeout: Duration,
     /// The store.
     pub database_url: DatabaseUrl,
     /// An external broker; `None` runs the embedded one.
@@ -376,6 +384,7 @@ impl Config {
         }
         Ok(Self {
             http_addr: required("http-addr")?.socket_addr()?,
+            http_header_timeout: required("http-header-timeout")?.positive_duration()?,
             database_url: required("database-url")?.database_url()?,
             mqtt_url: parse("mqtt-url")?.map(|v| v.mqtt_url()).transpose()?,
             mqtt_ca_file: parse("mqtt-ca-file")?.map(|v| PathBuf::from(v.value)),

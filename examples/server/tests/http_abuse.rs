@@ -1,5 +1,6 @@
-//! An HTTP flood on loopback (wrk, bounded) against `praan-server` with a rate limit: the
-//! flooding key gets 429s, another key keeps being served, and MQTT ingestion keeps storing.
+//! HTTP abuse against `praan-server`: a flood on loopback (wrk, bounded) with a rate limit — the
+//! flooding key gets 429s, another key keeps being served, and MQTT ingestion keeps storing — and
+//! a client that sends its request headers a few bytes at a time (slowloris), which is cut off.
 
 #![allow(
     clippy::unwrap_used,
@@ -9,6 +10,8 @@
 mod support;
 
 use std::{collections::BTreeSet, path::PathBuf, process::Stdio, time::Duration};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use praan_core::clock::{Clock, SystemClock};
 use support::{Server, wait_until};
@@ -157,4 +160,56 @@ async fn a_flood_is_rate_limited_while_other_clients_and_ingestion_carry_on() {
         "the latest reading moved only {} times in {probes} probes: {seen:?}",
         seen.len()
     );
+}
+
+/// A client trickling a request's headers (a valid header line every 200 ms, never the blank line
+/// that ends them) is disconnected once `--http-header-timeout` passes, while other clients are
+/// served meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_sends_its_headers_slowly_is_disconnected() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--http-header-timeout=1s"]).await;
+    let mut slow = tokio::net::TcpStream::connect(("127.0.0.1", server.http_port))
+        .await
+        .unwrap();
+    slow.write_all(b"GET /livez HTTP/1.1\r\nHost: praan\r\n")
+        .await
+        .unwrap();
+    let deadline = SystemClock.now().saturating_add(Duration::from_secs(20));
+    let mut lines = 0;
+    let closed = loop {
+        assert!(
+            SystemClock.now() < deadline,
+            "still connected after {lines} header lines over 20 s"
+        );
+        // A write to a connection the server closed fails (or its answer is readable).
+        if slow.write_all(b"X-Slow: yes\r\n").await.is_err() {
+            break true;
+        }
+        lines += 1;
+        let mut buf = [0_u8; 256];
+        let wait =
+            SystemClock.sleep_until(SystemClock.now().saturating_add(Duration::from_millis(200)));
+        tokio::select! {
+            read = slow.read(&mut buf) => match read {
+                Ok(0) | Err(_) => break true,
+                Ok(n) => {
+                    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    assert!(text.starts_with("HTTP/1.1 408"), "answered: {text}");
+                    break true;
+                }
+            },
+            () = wait => {}
+        }
+        // Meanwhile another client is served.
+        if lines % 5 == 0 {
+            assert_eq!(server.get("/livez").await.status, 200);
+        }
+    };
+    assert!(closed);
+    assert!(
+        lines >= 2,
+        "closed after {lines} header lines: before the deadline"
+    );
+    assert_eq!(server.get("/livez").await.status, 200);
 }
