@@ -132,7 +132,7 @@ fn quantile(sorted: &[Duration], q: f64) -> Duration {
 }
 
 /// Median, 99th percentile and maximum of `values`.
-fn spread(mut values: Vec<Duration>) -> Spread {
+pub(crate) fn spread(mut values: Vec<Duration>) -> Spread {
     values.sort_unstable();
     Spread {
         p50: quantile(&values, 0.50),
@@ -194,7 +194,7 @@ fn due(i: usize, rate: f64) -> Duration {
 }
 
 /// The broker of P4 and P5: Mosquitto as P2 has it.
-async fn broker(bin: PathBuf) -> Result<Mosquitto, BoxError> {
+pub(crate) async fn broker(bin: PathBuf) -> Result<Mosquitto, BoxError> {
     Ok(Mosquitto::start(
         bin,
         MosquittoOptions {
@@ -319,20 +319,20 @@ impl Server {
 // ---- a minimal HTTP/1.1 client -----------------------------------------------------------------
 
 /// One keep-alive HTTP/1.1 connection.
-struct Conn {
+pub(crate) struct Conn {
     read: BufReader<OwnedReadHalf>,
     write: OwnedWriteHalf,
     line: String,
 }
 
 /// A response: status code and body.
-struct Response {
-    status: u16,
-    body: Vec<u8>,
+pub(crate) struct Response {
+    pub(crate) status: u16,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Conn {
-    async fn open(addr: SocketAddr) -> Result<Self, BoxError> {
+    pub(crate) async fn open(addr: SocketAddr) -> Result<Self, BoxError> {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
         let (read, write) = stream.into_split();
@@ -345,7 +345,7 @@ impl Conn {
 
     /// Sends `request` (a whole HTTP/1.1 request) and reads the response (the server always sends
     /// a `content-length`).
-    async fn send(&mut self, request: &[u8]) -> Result<Response, BoxError> {
+    pub(crate) async fn send(&mut self, request: &[u8]) -> Result<Response, BoxError> {
         self.write.write_all(request).await?;
         let mut status = 0;
         let mut length = 0usize;
@@ -607,7 +607,7 @@ async fn follow(conn: &mut Conn, sample: Sample) -> Result<Option<Duration>, Box
 
 /// The reading's `timestamp` in a `/latest` body (the first `"timestamp"` field: the envelope
 /// has none of its own).
-fn stored_timestamp(body: &[u8]) -> Result<Timestamp, BoxError> {
+pub(crate) fn stored_timestamp(body: &[u8]) -> Result<Timestamp, BoxError> {
     const FIELD: &str = "\"timestamp\":\"";
     let text = std::str::from_utf8(body)?;
     let value = text

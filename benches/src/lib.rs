@@ -7,6 +7,7 @@ pub mod http;
 pub mod latency;
 pub mod mongo;
 pub mod mqtt;
+pub mod soak;
 pub mod sqlite;
 
 /// The median of `values` (the upper one of the middle two for an even count; NaN when empty).
