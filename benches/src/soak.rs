@@ -85,7 +85,7 @@ pub struct SoakReport {
     pub lag: Spread,
     /// Probe readings followed.
     pub probes: usize,
-    /// Probe readings never seen within [`PROBE_TIMEOUT`].
+    /// Probe readings not visible within 10 s.
     pub lost_probes: usize,
 }
 
