@@ -29,7 +29,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-venv=.services/api-fuzz-venv
+venv="$PWD/.services/api-fuzz-venv"
 requirements=scripts/requirements-api-fuzz.txt
 stamp="$venv/.installed.sha256"
 if [ ! -x "$venv/bin/schemathesis" ] || ! sha256sum --status -c "$stamp" 2>/dev/null; then
@@ -77,10 +77,11 @@ for _ in $(seq 1 150); do
 done
 
 status=0
-"$venv/bin/schemathesis" run "http://127.0.0.1:$http_port/api/openapi.json" \
+# From the scratch directory: schemathesis keeps its cache (.schemathesis/) in the working directory.
+(cd "$work" && "$venv/bin/schemathesis" run "http://127.0.0.1:$http_port/api/openapi.json" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance,negative_data_rejection \
     --max-examples "$examples" --max-time "$seconds" --workers 2 \
-    --exclude-path /api/events --request-timeout 10 --no-color || status=$?
+    --exclude-path /api/events --request-timeout 10 --no-color) || status=$?
 if [ "$status" -ne 0 ]; then
     echo "api-fuzz: schemathesis found failures (exit $status); the server's log:" >&2
     tail -n 50 "$work/server.log" >&2
