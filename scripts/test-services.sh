@@ -6,6 +6,7 @@
 #   scripts/test-services.sh start    install what is missing, start every service, write .services/env
 #   scripts/test-services.sh stop     stop every service this script started, remove .services/env
 #   scripts/test-services.sh status   say which services run, and where
+#   scripts/test-services.sh free-port   print a TCP port on 127.0.0.1 that nothing listens on
 # and then, in the shell that runs the tests:
 #   source .services/env              exports each service's address (PRAAN_TEST_*)
 #
@@ -199,6 +200,30 @@ mongod_env() {
     echo "export PRAAN_TEST_MONGODB_URI='mongodb://127.0.0.1:$(mongod_port)/?replicaSet=$MONGO_REPLSET'"
 }
 
+# ---- Debian packages -------------------------------------------------------------------------
+
+APT_UPDATED=0
+
+# Installs Debian packages `$@` with apt-get (one `apt-get update` per run). Package scripts may
+# not start services meanwhile (the tests start their own brokers): where no policy-rc.d exists,
+# a temporary one keeps them from doing so.
+apt_install() {
+    command -v apt-get >/dev/null || die "$* not on PATH and there is no apt-get to install them"
+    log "installing $* with apt-get"
+    export DEBIAN_FRONTEND=noninteractive
+    if [ "$APT_UPDATED" -eq 0 ]; then
+        apt-get update -qq >&2 || die "apt-get update failed"
+        APT_UPDATED=1
+    fi
+    local policy=/usr/sbin/policy-rc.d ours=0 rc=0
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && ours=1
+    fi
+    apt-get install -y -qq --no-install-recommends "$@" >&2 || rc=$?
+    [ "$ours" -eq 0 ] || rm -f "$policy"
+    [ "$rc" -eq 0 ] || die "apt-get install $* failed"
+}
+
 # ---- mosquitto -------------------------------------------------------------------------------
 
 # The broker binary (Debian installs it in /usr/sbin, which a non-root PATH may lack).
@@ -211,19 +236,7 @@ mosquitto_start() {
         log "mosquitto is installed ($(mosquitto_bin)); tests start their own brokers"
         return 0
     fi
-    command -v apt-get >/dev/null || die "mosquitto or openssl is not on PATH and there is no apt-get to install them"
-    log "installing mosquitto, mosquitto-clients and openssl with apt-get"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2 || die "apt-get update failed"
-    # The package's own broker service is not wanted (the tests start their own brokers): where
-    # no policy-rc.d exists, a temporary one keeps the package scripts from starting it.
-    local policy=/usr/sbin/policy-rc.d ours=0 rc=0
-    if [ ! -e "$policy" ]; then
-        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && ours=1
-    fi
-    apt-get install -y -qq --no-install-recommends mosquitto mosquitto-clients openssl >&2 || rc=$?
-    [ "$ours" -eq 0 ] || rm -f "$policy"
-    [ "$rc" -eq 0 ] || die "apt-get install mosquitto mosquitto-clients openssl failed"
+    apt_install mosquitto mosquitto-clients openssl
     [ -n "$(mosquitto_bin)" ] || die "mosquitto is still not on PATH after installing it"
     log "installed $(mosquitto_bin)"
 }
@@ -251,11 +264,7 @@ wrk_start() {
         log "wrk is installed ($(command -v wrk))"
         return 0
     fi
-    command -v apt-get >/dev/null || die "wrk is not on PATH and there is no apt-get to install it"
-    log "installing wrk with apt-get"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2 || die "apt-get update failed"
-    apt-get install -y -qq --no-install-recommends wrk >&2 || die "apt-get install wrk failed"
+    apt_install wrk
     command -v wrk >/dev/null || die "wrk is still not on PATH after installing it"
 }
 
@@ -311,8 +320,11 @@ main() {
             "${svc}_status"
         done
         ;;
+    free-port)
+        free_port
+        ;;
     *)
-        echo "usage: $0 start|stop|status" >&2
+        echo "usage: $0 start|stop|status|free-port" >&2
         exit 2
         ;;
     esac

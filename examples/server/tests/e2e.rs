@@ -102,14 +102,7 @@ async fn an_unanswered_command_times_out_after_max_retries_plus_one_publishes() 
     })
     .await;
     devices.stop().await;
-    let sent = server
-        .post(
-            "/api/control/fan",
-            r#"{"deviceId":"SILENT_0001","fanSpeed":3}"#,
-        )
-        .await;
-    assert_eq!(sent.status, 202, "{}", sent.body);
-    let id = sent.json["data"]["commandId"].as_str().unwrap().to_owned();
+    let id = server.command_fan("SILENT_0001", 3).await;
     wait_until("the command timed out", WAIT, || async {
         server.get(&format!("/api/commands/{id}")).await.json["data"]["status"] == "timeout"
     })

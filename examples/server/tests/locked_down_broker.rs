@@ -179,18 +179,6 @@ impl Client {
     }
 }
 
-/// `POST /api/control/fan` for `device`; returns the command id.
-async fn fan(server: &Server, device: &str, speed: u8) -> String {
-    let r = server
-        .post(
-            "/api/control/fan",
-            &format!(r#"{{"deviceId":"{device}","fanSpeed":{speed}}}"#),
-        )
-        .await;
-    assert_eq!(r.status, 202, "{}", r.body);
-    r.json["data"]["commandId"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_locked_down_deployment_keeps_devices_apart() {
     let Some(bin) = mosquitto_for_test("the_locked_down_deployment_keeps_devices_apart") else {
@@ -239,11 +227,11 @@ async fn the_locked_down_deployment_keeps_devices_apart() {
         server.get("/api/device/B2/latest").await.status == 200
     })
     .await;
-    let to_b2 = fan(&server, "B2", 2).await;
+    let to_b2 = server.command_fan("B2", 2).await;
     let got = b2.next().await;
     assert_eq!(got.topic, "device/B2/command");
     assert!(String::from_utf8_lossy(&got.payload).contains(&to_b2));
-    let to_a1 = fan(&server, "A1", 3).await;
+    let to_a1 = server.command_fan("A1", 3).await;
     let got = a1.next().await;
     assert_eq!(
         got.topic, "device/A1/command",
@@ -258,7 +246,7 @@ async fn the_locked_down_deployment_keeps_devices_apart() {
         r#"{"commandId":"0193f1c2-7a3b-7c4d-8e5f-0123456789ab","action":"turnOff","value":0}"#,
     )
     .await;
-    let next_to_a1 = fan(&server, "A1", 4).await;
+    let next_to_a1 = server.command_fan("A1", 4).await;
     loop {
         let got = a1.next().await;
         assert_eq!(got.topic, "device/A1/command");

@@ -149,14 +149,7 @@ async fn a_device_reconnecting_100_times_gives_bounded_presence_and_no_repeated_
     })
     .await;
     let presence = count_presence_events(&server, device).await;
-    let sent = server
-        .post(
-            "/api/control/fan",
-            &format!(r#"{{"deviceId":"{device}","fanSpeed":2}}"#),
-        )
-        .await;
-    assert_eq!(sent.status, 202, "{}", sent.body);
-    let command_id = sent.json["data"]["commandId"].as_str().unwrap().to_owned();
+    let command_id = server.command_fan(device, 2).await;
 
     let started = SystemClock.now();
     let mut received = 0;

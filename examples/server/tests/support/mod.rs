@@ -253,6 +253,14 @@ impl Server {
     pub async fn post(&self, path: &str, body: &str) -> Http {
         self.request("POST", path, Some(body)).await
     }
+
+    /// `POST /api/control/fan` for `device` at `speed`; asserts the 202 and returns the command id.
+    pub async fn command_fan(&self, device: &str, speed: u8) -> String {
+        let body = format!(r#"{{"deviceId":"{device}","fanSpeed":{speed}}}"#);
+        let sent = self.post("/api/control/fan", &body).await;
+        assert_eq!(sent.status, 202, "{}", sent.body);
+        sent.json["data"]["commandId"].as_str().unwrap().to_owned()
+    }
 }
 
 impl Drop for Server {
