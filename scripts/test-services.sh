@@ -32,6 +32,11 @@
 #   wrk
 #           Debian's `wrk` (the HTTP load generator of the flood test), installed with apt-get when
 #           it is not on PATH. Exports PRAAN_TEST_WRK_BIN.
+#   chromium
+#           Debian's `chromium` (with `fonts-liberation`, so screenshots have legible text) and,
+#           when `npm` is missing, `nodejs` and `npm`: the dashboard's browser tests
+#           (scripts/browser-tests.sh) drive headless Chromium with playwright-core. Exports
+#           PRAAN_CHROMIUM.
 #
 # Adding a service: write <name>_start, <name>_stop, <name>_status and <name>_env functions like
 # mongod's below, and add <name> to SERVICES.
@@ -41,7 +46,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STATE="$ROOT/.services"
 VENV="$STATE/venv"
 ENV_FILE="$STATE/env"
-SERVICES=(mongod mosquitto wrk)
+SERVICES=(mongod mosquitto wrk chromium)
 
 log() { printf 'test-services: %s\n' "$*" >&2; }
 die() {
@@ -257,32 +262,51 @@ mosquitto_env() {
     echo "export PRAAN_TEST_MOSQUITTO_BIN='$(mosquitto_bin)'"
 }
 
-# ---- wrk -------------------------------------------------------------------------------------
+# ---- tools: installed, never kept running ---------------------------------------------------
 
-wrk_start() {
-    if command -v wrk >/dev/null; then
-        log "wrk is installed ($(command -v wrk))"
+# Installs the Debian packages $2... unless the binary $1 is on PATH.
+tool_start() {
+    local bin=$1
+    shift
+    if command -v "$bin" >/dev/null; then
+        log "$bin is installed ($(command -v "$bin"))"
         return 0
     fi
-    apt_install wrk
-    command -v wrk >/dev/null || die "wrk is still not on PATH after installing it"
+    apt_install "$@"
+    command -v "$bin" >/dev/null || die "$bin is still not on PATH after installing $*"
 }
 
-# Nothing runs: the flood test starts wrk itself.
-wrk_stop() { :; }
-
-wrk_status() {
-    if command -v wrk >/dev/null; then
-        echo "wrk: installed at $(command -v wrk)"
+tool_status() {
+    if command -v "$1" >/dev/null; then
+        echo "$1: installed at $(command -v "$1")"
     else
-        echo "wrk: not installed"
+        echo "$1: not installed"
     fi
 }
 
-wrk_env() {
-    command -v wrk >/dev/null || return 0
-    echo "export PRAAN_TEST_WRK_BIN='$(command -v wrk)'"
+# Prints `export $2='<path of $1>'` when the binary $1 is on PATH.
+tool_env() {
+    command -v "$1" >/dev/null || return 0
+    echo "export $2='$(command -v "$1")'"
 }
+
+# wrk: the flood test starts it itself.
+wrk_start() { tool_start wrk wrk; }
+wrk_stop() { :; }
+wrk_status() { tool_status wrk; }
+wrk_env() { tool_env wrk PRAAN_TEST_WRK_BIN; }
+
+# chromium (with fonts for legible screenshots) and node/npm: the browser tests start them.
+chromium_start() {
+    tool_start chromium chromium fonts-liberation
+    tool_start npm nodejs npm
+}
+chromium_stop() { :; }
+chromium_status() {
+    tool_status chromium
+    tool_status node
+}
+chromium_env() { tool_env chromium PRAAN_CHROMIUM; }
 
 # ---- commands --------------------------------------------------------------------------------
 

@@ -12,8 +12,11 @@
 //! - `layers`: request ids, tracing, panics, CORS, timeout, rate limit, API keys, body limit.
 //! - `routes`: the handlers, one module per area, each with its OpenAPI description.
 //! - `dto`: the JSON the API answers with.
+//! - `dashboard` (feature `dashboard`): the operator dashboard's embedded page and files.
 
 mod config;
+#[cfg(feature = "dashboard")]
+mod dashboard;
 mod dto;
 mod envelope;
 mod error;
@@ -36,6 +39,8 @@ pub use state::AppState;
 pub fn router(state: AppState) -> Router {
     let (routes, openapi) = routes::split();
     let document = routes::Document::new(&openapi);
+    #[cfg(feature = "dashboard")]
+    let routes = routes.merge(dashboard::routes());
     let routes = routes
         .fallback(|uri: Uri| async move { ApiError::no_route(uri.path()).into_response() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed().into_response() });

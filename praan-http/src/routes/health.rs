@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::{
     Extension, Json,
     extract::State,
-    http::{StatusCode, header},
+    http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use serde::Serialize;
@@ -90,10 +90,20 @@ async fn check(state: &AppState) -> Checks {
     }
 }
 
-/// The route index: every route with its summary.
+/// The route index: every route with its summary. With the `dashboard` feature, a browser (a
+/// request whose `Accept` names `text/html`) gets the operator dashboard instead.
 #[utoipa::path(get, path = "/", tag = "health",
     responses((status = 200, description = "Every route", body = Envelope<Index>)))]
-pub(crate) async fn index(Extension(doc): Extension<Arc<Document>>) -> Response {
+pub(crate) async fn index(
+    Extension(doc): Extension<Arc<Document>>,
+    headers: HeaderMap,
+) -> Response {
+    #[cfg(feature = "dashboard")]
+    if crate::dashboard::wants_page(&headers) {
+        return crate::dashboard::page(&headers);
+    }
+    #[cfg(not(feature = "dashboard"))]
+    let _ = headers;
     envelope::ok(
         StatusCode::OK,
         Index {
