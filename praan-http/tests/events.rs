@@ -147,3 +147,85 @@ async fn a_lagging_client_is_told_what_it_missed() {
     let after = next_events(&mut body, 1).await;
     assert_eq!(after[0].name, "reading", "the stream carries on");
 }
+
+/// Every object key in `v`, recursively, with its path.
+fn keys(v: &serde_json::Value, path: &str, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                out.push(format!("{path}.{k}"));
+                keys(v, &format!("{path}.{k}"), out);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| keys(v, path, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn every_event_kind_carries_its_rest_shape_in_camel_case() {
+    use praan_core::{domain::PresenceReason, engine::DeviceEvent};
+
+    let app = App::new(&["dev-1"]).await;
+    let mut body = open(&app, "?deviceId=dev-1").await;
+    let r = app
+        .post(
+            "/api/preclean",
+            r#"{"deviceId":"dev-1","fanMode":"PRE_CLEAN","minutes":5}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let r = app
+        .post(
+            "/api/schedule",
+            r#"{"deviceId":"dev-1","recurrenceType":"daily","startTime":"22:00","endTime":"23:00","fanSpeed":2}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let schedule_id = r.data()["scheduleId"].clone();
+    app.engine
+        .device_event(DeviceEvent::Presence {
+            device_id: support::dev("dev-1"),
+            online: false,
+            reason: PresenceReason::LastWill,
+            at: app.clock.now(),
+        })
+        .await
+        .unwrap();
+    app.reading(
+        "dev-1",
+        r#"{"timestamp":"2026-11-28T09:00:01Z","pm25":3.0}"#,
+    )
+    .await;
+
+    let mut seen = std::collections::HashMap::new();
+    while seen.len() < 6 {
+        for event in next_events(&mut body, 1).await {
+            seen.entry(event.name.clone()).or_insert(event.data);
+        }
+    }
+    for (name, data) in &seen {
+        let mut found = Vec::new();
+        keys(data, name, &mut found);
+        assert!(
+            found.iter().all(|k| !k.contains('_')),
+            "{name}: keys must be camelCase: {found:?}"
+        );
+        assert_eq!(data["deviceId"], "dev-1", "{name}: {data}");
+    }
+    let preclean = &seen["preclean"];
+    assert_eq!(preclean["isActive"], true, "{preclean}");
+    assert_eq!(preclean["remainingSeconds"], 300, "{preclean}");
+    assert!(preclean["willEndAt"].is_string(), "{preclean}");
+    let state = &seen["state"];
+    assert_eq!(state["preCleanActive"], true, "{state}");
+    assert_eq!(state["effective"]["fanSpeed"], 5, "{state}");
+    let schedule = &seen["schedule"];
+    assert_eq!(schedule["scheduleId"], schedule_id, "{schedule}");
+    assert_eq!(schedule["change"], "created", "{schedule}");
+    let presence = &seen["presence"];
+    assert_eq!(presence["presence"]["online"], false, "{presence}");
+    assert_eq!(presence["presence"]["reason"], "last_will", "{presence}");
+    assert_eq!(seen["reading"]["pm25"], 3.0);
+    assert!(seen["command"]["commandId"].is_string());
+}

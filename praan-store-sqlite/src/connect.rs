@@ -12,7 +12,12 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
-use crate::{connections::Connections, error::db, rollups::SpanCache};
+use crate::{
+    checkpoint::{Checkpointer, WRITER_CHECKPOINT_FRAMES},
+    connections::Connections,
+    error::db,
+    rollups::SpanCache,
+};
 
 /// The table where praan records which of its migrations ran, so it never collides with a host
 /// application's own `_sqlx_migrations` in the same database.
@@ -162,6 +167,8 @@ pub struct SqliteStore {
     pub(crate) writer: Arc<Connections>,
     /// The connections reads take turns on (for an in-memory database, the writer's).
     pub(crate) reader: Arc<Connections>,
+    /// Copies the write-ahead log into the database file off the write path (file databases).
+    checkpointer: Option<Arc<Checkpointer>>,
     /// The rolled-up spans of the devices appended to, as the writer last committed them.
     pub(crate) spans: Arc<Mutex<SpanCache>>,
 }
@@ -193,14 +200,32 @@ impl SqliteStore {
         // Connections come back to these pools only when an operation on them failed or was
         // abandoned, and are tested then (see `Connections`): testing them when they leave it
         // again would only cost another round trip.
+        // A file database's log is checkpointed off the write path (see `checkpoint`); an
+        // in-memory one has no log.
+        let checkpointer = if in_memory {
+            None
+        } else {
+            Some(Arc::new(Checkpointer::start(&connect).await?))
+        };
+        let writer_connect = if checkpointer.is_some() {
+            connect
+                .clone()
+                .pragma("wal_autocheckpoint", WRITER_CHECKPOINT_FRAMES.to_string())
+        } else {
+            connect.clone()
+        };
         let writer = pool_options(1, &options)
             .min_connections(1)
             .test_before_acquire(false)
-            .connect_with(connect.clone())
+            .connect_with(writer_connect)
             .await
             .map_err(db(format!("opening the SQLite database {}", redact(url))))?;
         migrate(&writer).await?;
-        let writer = Arc::new(Connections::new(writer));
+        let mut writer = Connections::new(writer);
+        if let Some(checkpointer) = &checkpointer {
+            writer = writer.checkpointed_by(Arc::clone(checkpointer));
+        }
+        let writer = Arc::new(writer);
         let reader = if in_memory {
             // An in-memory database exists only on the one connection that holds it.
             Arc::clone(&writer)
@@ -214,6 +239,7 @@ impl SqliteStore {
         Ok(Self {
             writer,
             reader,
+            checkpointer,
             spans: Arc::default(),
         })
     }
@@ -223,6 +249,9 @@ impl SqliteStore {
     pub async fn close(&self) {
         self.reader.close().await;
         self.writer.close().await;
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.close().await;
+        }
     }
 }
 

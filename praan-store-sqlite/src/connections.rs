@@ -11,7 +11,7 @@
 //! with a transaction still to roll back, is never reused untested. A semaphore with one permit
 //! per connection makes operations wait their turn, in arrival order.
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use praan_core::store::StoreResult;
 use sqlx::{
@@ -22,7 +22,7 @@ use sqlx::{
 };
 use tokio::sync::Semaphore;
 
-use crate::error::db;
+use crate::{checkpoint::Checkpointer, error::db};
 
 /// Connections to one database that operations take turns on.
 #[derive(Debug)]
@@ -32,6 +32,9 @@ pub(crate) struct Connections {
     /// One permit per connection.
     permits: Semaphore,
     idle: Mutex<Idle>,
+    /// Told after every operation that succeeded, and given the connection before each one when
+    /// it asks for a turn (the writer's, on a file database).
+    checkpointer: Option<Arc<Checkpointer>>,
 }
 
 /// The idle connections of a [`Connections`].
@@ -49,7 +52,14 @@ impl Connections {
             pool,
             permits: Semaphore::new(max),
             idle: Mutex::default(),
+            checkpointer: None,
         }
+    }
+
+    /// These connections, telling `checkpointer` after each operation that succeeded.
+    pub(crate) fn checkpointed_by(mut self, checkpointer: Arc<Checkpointer>) -> Self {
+        self.checkpointer = Some(checkpointer);
+        self
     }
 
     /// Runs `operation` on a connection; sqlx errors (also taking a connection) become
@@ -90,11 +100,18 @@ impl Connections {
                 Err(e) => return Err(taken(e)),
             },
         };
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.in_turn(&mut connection).await;
+        }
         let result = operation(&mut connection).await;
         if result.is_ok() {
             let mut idle = lock(&self.idle);
             if !idle.closed {
                 idle.connections.push(connection);
+            }
+            drop(idle);
+            if let Some(checkpointer) = &self.checkpointer {
+                checkpointer.written();
             }
         }
         // Otherwise (and once closed) the connection goes back to sqlx's pool, which tests it

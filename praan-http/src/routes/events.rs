@@ -1,6 +1,8 @@
 //! `GET /api/events`: the live event stream as Server-Sent Events. Each event is named after what
 //! happened (`reading`, `state`, `presence`, `command`, `preclean`, `schedule`), carries a
-//! per-stream sequence number as its id and the record as JSON. `?deviceId=` keeps one device's
+//! per-stream sequence number as its id and the record as JSON, in the shape the REST API gives it
+//! (`dto::event`: a reading as `/latest`, a command as `/api/commands/{id}`, a pre-clean as its
+//! history, `state` as the control part of `/state`). `?deviceId=` keeps one device's
 //! events. Idle streams get a keep-alive comment. A client that falls behind the engine's
 //! broadcast buffer gets a `lagged` event saying how many events it missed and carries on: it
 //! never slows ingestion or the engine down. Events are live only (no replay on reconnect).
@@ -15,14 +17,14 @@ use axum::{
     },
 };
 use futures_util::stream::{self, Stream};
-use praan_core::{domain::DeviceId, engine::EngineEvent};
+use praan_core::domain::DeviceId;
 use serde::Deserialize;
-use serde_json::{Value, json};
-use tokio::sync::broadcast::{Receiver, error::RecvError};
+use serde_json::json;
+use tokio::sync::broadcast::error::RecvError;
 use utoipa::IntoParams;
 
 use crate::{
-    dto::CommandDto,
+    dto::event_data,
     error::{ApiError, ErrorBody},
     extract::QueryParams,
     routes::control::device_id,
@@ -61,27 +63,28 @@ pub(crate) async fn events(
             Some(id)
         }
     };
-    let stream = live(state.engine().subscribe(), filter);
+    let stream = live(state.clone(), filter);
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(state.config().sse_keep_alive))
         .into_response())
 }
 
-/// The events of `rx` (those of `filter`'s device only, when given) as SSE events.
+/// The engine's events (those of `filter`'s device only, when given) as SSE events.
 fn live(
-    rx: Receiver<EngineEvent>,
+    state: AppState,
     filter: Option<DeviceId>,
 ) -> impl Stream<Item = Result<Event, Infallible>> + Send {
+    let rx = state.engine().subscribe();
     stream::unfold(
-        (rx, filter, 0_u64),
-        |(mut rx, filter, mut seq)| async move {
+        (rx, state, filter, 0_u64),
+        |(mut rx, state, filter, mut seq)| async move {
             loop {
                 let (name, data) = match rx.recv().await {
                     Ok(event) => {
                         if filter.as_ref().is_some_and(|id| id != event.device_id()) {
                             continue;
                         }
-                        named(&event)
+                        event_data(&event, state.clock().now())
                     }
                     Err(RecvError::Lagged(missed)) => ("lagged", json!({ "missed": missed })),
                     Err(RecvError::Closed) => return None,
@@ -91,25 +94,8 @@ fn live(
                     .event(name)
                     .id(seq.to_string())
                     .data(data.to_string());
-                return Some((Ok(event), (rx, filter, seq)));
+                return Some((Ok(event), (rx, state, filter, seq)));
             }
         },
     )
-}
-
-/// `v` as JSON (`null` if it cannot be: every event type serializes).
-fn value<T: serde::Serialize + ?Sized>(v: &T) -> Value {
-    serde_json::to_value(v).unwrap_or(Value::Null)
-}
-
-/// The event's SSE name and JSON data.
-fn named(event: &EngineEvent) -> (&'static str, Value) {
-    match event {
-        EngineEvent::Reading { reading } => ("reading", value(reading.as_ref())),
-        EngineEvent::Command { command } => ("command", value(&CommandDto::from(command.as_ref()))),
-        EngineEvent::PreClean { pre_clean } => ("preclean", value(pre_clean.as_ref())),
-        EngineEvent::Schedule { .. } => ("schedule", value(event)),
-        EngineEvent::State { control } => ("state", value(control.as_ref())),
-        EngineEvent::Presence { .. } => ("presence", value(event)),
-    }
 }
