@@ -90,8 +90,10 @@ async fn check(state: &AppState) -> Checks {
     }
 }
 
-/// The route index: every route with its summary. With the `dashboard` feature, a browser (a
-/// request whose `Accept` names `text/html`) gets the operator dashboard instead.
+/// The route index: every route with its summary.
+///
+/// With the `dashboard` feature, a browser (a request whose `Accept` names `text/html`) gets the
+/// operator dashboard's page instead.
 #[utoipa::path(get, path = "/", tag = "health",
     responses((status = 200, description = "Every route", body = Envelope<Index>)))]
 pub(crate) async fn index(
