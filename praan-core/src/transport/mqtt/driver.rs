@@ -8,7 +8,7 @@ use std::{
 };
 
 use rumqttc::{
-    ConnectionError, Event, EventLoop, Outgoing, Packet, Publish, Request, StateError, Subscribe,
+    ConnectionError, Event, EventLoop, Packet, Publish, Request, StateError, Subscribe,
     SubscribeFilter, SubscribeReasonCode, mqttbytes,
 };
 use tokio::sync::{mpsc, watch};
@@ -298,8 +298,11 @@ impl Driver {
         }
     }
 
-    /// Sends DISCONNECT after the acknowledgements already queued, waiting at most
-    /// [`SHUTDOWN_GRACE`].
+    /// Sends DISCONNECT after the acknowledgements already queued, then waits for the broker to
+    /// close the connection, at most [`SHUTDOWN_GRACE`] in all. Closing it ourselves as soon as
+    /// DISCONNECT is written could reset it (the kernel sends RST when unread data is left), and a
+    /// broker that had not read our last PUBACKs yet drops them with the connection: those
+    /// messages would come again in the next session (seen on Mosquitto under CPU load).
     async fn disconnect(&mut self) {
         self.shared.release_acks();
         if self.shared.client.try_disconnect().is_err() {
@@ -312,12 +315,15 @@ impl Driver {
         loop {
             tokio::select! {
                 biased;
-                event = self.eventloop.poll() => match event {
-                    Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_) => return,
-                    Ok(_) => {}
-                },
+                event = self.eventloop.poll() => {
+                    if event.is_err() {
+                        return;
+                    }
+                }
                 () = &mut sleep => {
-                    tracing::warn!("MQTT: DISCONNECT not sent within the grace period");
+                    tracing::warn!(
+                        "MQTT: the broker did not close the connection within the grace period"
+                    );
                     return;
                 }
             }
