@@ -1,5 +1,6 @@
 // The fleet list (`#/`): every device with presence, power, fan speed, last seen and active
-// pre-clean, a filter, live updates from the event stream and a periodic refresh.
+// pre-clean, a filter, live updates from the event stream (state changes, not readings) and a
+// periodic refresh.
 
 import { get } from './api.js';
 import { observeServerNow } from './clock.js';
@@ -80,7 +81,6 @@ export function fleetView(root) {
     else if (all.length === 0) replace(empty, h('p', { text: 'No devices yet. Devices appear when they send their first MQTT message or are registered through the API.' }));
     else replace(empty, h('p', { text: 'No device matches the filter.' }));
   };
-  const scheduleRender = throttleFrame(render);
 
   const load = async () => {
     try {
@@ -100,18 +100,16 @@ export function fleetView(root) {
   filterInput.addEventListener('input', render);
   statusSelect.addEventListener('change', render);
 
-  const stream = openEventStream('/api/events', {
+  // Not `reading`: a fleet of thousands would send this page thousands of readings a second.
+  // State, presence, pre-cleans and acknowledged commands reload the list; "last seen" and
+  // readings' reported states come with the periodic refresh.
+  const stream = openEventStream('/api/events?types=state,presence,preclean,command', {
     onOpen: reload,
     onEvent(name, data) {
-      if (name === 'reading') {
-        observeServerNow(data.receivedAt);
-        const d = devices.get(data.deviceId);
-        if (!d) return reload(); // a new device
-        applyReading(d, data);
-        scheduleRender();
-      } else if (['state', 'presence', 'preclean', 'lagged'].includes(name)) {
+      if (['state', 'presence', 'preclean', 'lagged'].includes(name)) {
         reload();
       } else if (name === 'command' && data.status === 'acknowledged') {
+        observeServerNow(data.createdAt);
         reload(); // the ack's currentState updated the reported state
       }
     },
@@ -124,18 +122,6 @@ export function fleetView(root) {
     clearInterval(poll);
     reload.cancel();
   };
-}
-
-/** A reading updates what the list shows: last seen and the reported power and speed. */
-function applyReading(d, reading) {
-  d.lastSeen = reading.receivedAt || d.lastSeen;
-  d.latestReading = reading;
-  const newer = !d.reported || Date.parse(reading.timestamp) >= Date.parse(d.reported.at);
-  if (newer && reading.fanSpeed !== undefined && reading.powerOn !== undefined) {
-    d.reported = { powerOn: reading.powerOn, fanSpeed: reading.fanSpeed, at: reading.timestamp };
-    d.currentFanSpeed = reading.fanSpeed;
-    d.powerOn = reading.powerOn;
-  }
 }
 
 /** Whether device `d` matches the filter text (id, name, location, status words) and status. */
@@ -205,14 +191,3 @@ function precleanCell(d) {
     h('span', { text: fmtFanMode(p.targetFanMode, p.target) }),
     ' · ', countdown(p.endsAt), ' left');
 }
-
-/** `fn` at most once per animation frame. */
-function throttleFrame(fn) {
-  let queued = false;
-  return () => {
-    if (queued) return;
-    queued = true;
-    requestAnimationFrame(() => { queued = false; fn(); });
-  };
-}
-

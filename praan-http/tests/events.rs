@@ -124,6 +124,44 @@ async fn a_bad_or_unknown_filter_is_refused() {
     app.get("/api/events?deviceId=ghost")
         .await
         .assert_error(StatusCode::NOT_FOUND, "not_found");
+    for types in ["readings", "state,", "", "state,lagged"] {
+        let r = app.get(&format!("/api/events?types={types}")).await;
+        r.assert_error(StatusCode::BAD_REQUEST, "invalid_field");
+        assert_eq!(r.json["details"]["field"], "types", "{types:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_types_filter_keeps_only_the_kinds_asked_for() {
+    let app = App::new(&["dev-1"]).await;
+    let mut body = open(&app, "?types=command,%20preclean").await;
+    app.reading(
+        "dev-1",
+        r#"{"timestamp":"2026-11-28T08:59:00Z","pm25":1.0}"#,
+    )
+    .await;
+    let r = app
+        .post("/api/control/fan", r#"{"deviceId":"dev-1","fanSpeed":2}"#)
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let r = app
+        .post(
+            "/api/preclean",
+            r#"{"deviceId":"dev-1","fanMode":"PRE_CLEAN","minutes":1}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let mut names = Vec::new();
+    while !names.contains(&"preclean".to_owned()) {
+        for event in next_events(&mut body, 1).await {
+            names.push(event.name);
+        }
+    }
+    assert!(
+        names.iter().all(|n| n == "command" || n == "preclean"),
+        "only commands and pre-cleans: {names:?}"
+    );
+    assert_eq!(names[0], "command", "{names:?}");
 }
 
 #[tokio::test]

@@ -80,40 +80,54 @@ struct PresenceEventDto {
     presence: PresenceDto,
 }
 
+/// Every event's SSE name.
+pub(crate) const EVENT_NAMES: [&str; 6] = [
+    "reading", "state", "presence", "command", "preclean", "schedule",
+];
+
+/// The event's SSE name.
+pub(crate) fn kind(event: &EngineEvent) -> &'static str {
+    match event {
+        EngineEvent::Reading { .. } => "reading",
+        EngineEvent::State { .. } => "state",
+        EngineEvent::Presence { .. } => "presence",
+        EngineEvent::Command { .. } => "command",
+        EngineEvent::PreClean { .. } => "preclean",
+        EngineEvent::Schedule { .. } => "schedule",
+    }
+}
+
 /// The event's SSE name and JSON data, as of `now` (a pre-clean's `isActive` and
 /// `remainingSeconds`).
 pub(crate) fn named(event: &EngineEvent, now: Timestamp) -> (&'static str, Value) {
+    (kind(event), data(event, now))
+}
+
+/// The event's JSON data, as of `now`.
+fn data(event: &EngineEvent, now: Timestamp) -> Value {
     match event {
-        EngineEvent::Reading { reading } => ("reading", json(&ReadingDto::from(reading.as_ref()))),
-        EngineEvent::Command { command } => ("command", json(&CommandDto::from(command.as_ref()))),
-        EngineEvent::PreClean { pre_clean } => {
-            ("preclean", json(&PreCleanDto::new(pre_clean, now)))
-        }
+        EngineEvent::Reading { reading } => json(&ReadingDto::from(reading.as_ref())),
+        EngineEvent::Command { command } => json(&CommandDto::from(command.as_ref())),
+        EngineEvent::PreClean { pre_clean } => json(&PreCleanDto::new(pre_clean, now)),
         EngineEvent::Schedule {
             schedule_id,
             device_id,
             change,
             run,
-        } => (
-            "schedule",
-            json(&ScheduleEventDto::new(
-                *schedule_id,
-                device_id,
-                change,
-                run.as_deref(),
-            )),
-        ),
-        EngineEvent::State { control } => ("state", json(&ControlEventDto::from(control.as_ref()))),
+        } => json(&ScheduleEventDto::new(
+            *schedule_id,
+            device_id,
+            change,
+            run.as_deref(),
+        )),
+        EngineEvent::State { control } => json(&ControlEventDto::from(control.as_ref())),
         EngineEvent::Presence {
             device_id,
             presence,
-        } => (
-            "presence",
-            json(&PresenceEventDto {
-                device_id: device_id.to_string(),
-                presence: PresenceDto::from(*presence),
-            }),
-        ),
+        } => json(&PresenceEventDto {
+            device_id: device_id.to_string(),
+            presence: PresenceDto::from(*presence),
+        }),
     }
 }
 

@@ -12,7 +12,7 @@ mod statistics;
 
 pub(crate) use command::CommandDto;
 pub(crate) use device::{DeviceConfigDto, DeviceDto, DeviceStateDto};
-pub(crate) use event::named as event_data;
+pub(crate) use event::{EVENT_NAMES, kind as event_kind, named as event_data};
 pub(crate) use preclean::{PreCleanDto, PreCleanStartedDto, PreCleanStatusDto};
 pub(crate) use reading::{ReadingDto, ReadingPageDto};
 pub(crate) use schedule::{ScheduleDto, ScheduleRunDto, ScheduleSavedDto, ScheduleTestDto};

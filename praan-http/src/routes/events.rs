@@ -2,10 +2,11 @@
 //! happened (`reading`, `state`, `presence`, `command`, `preclean`, `schedule`), carries a
 //! per-stream sequence number as its id and the record as JSON, in the shape the REST API gives it
 //! (`dto::event`: a reading as `/latest`, a command as `/api/commands/{id}`, a pre-clean as its
-//! history, `state` as the control part of `/state`). `?deviceId=` keeps one device's
-//! events. Idle streams get a keep-alive comment. A client that falls behind the engine's
-//! broadcast buffer gets a `lagged` event saying how many events it missed and carries on: it
-//! never slows ingestion or the engine down. Events are live only (no replay on reconnect).
+//! history, `state` as the control part of `/state`). `?deviceId=` keeps one device's events and
+//! `?types=` some kinds (a fleet view wants state changes, not every reading of every device).
+//! Idle streams get a keep-alive comment. A client that falls behind the engine's broadcast
+//! buffer gets a `lagged` event saying how many events it missed and carries on: it never slows
+//! ingestion or the engine down. Events are live only (no replay on reconnect).
 
 use std::convert::Infallible;
 
@@ -24,7 +25,7 @@ use tokio::sync::broadcast::error::RecvError;
 use utoipa::IntoParams;
 
 use crate::{
-    dto::event_data,
+    dto::{EVENT_NAMES, event_data, event_kind},
     error::{ApiError, ErrorBody},
     extract::QueryParams,
     routes::control::device_id,
@@ -38,6 +39,40 @@ use crate::{
 pub(crate) struct EventsQuery {
     /// Only this device's events.
     device_id: Option<String>,
+    /// Only these events: a comma-separated list of `reading`, `state`, `presence`, `command`,
+    /// `preclean` and `schedule` (all of them when absent). `lagged` always comes.
+    types: Option<String>,
+}
+
+/// The event names a stream keeps.
+#[derive(Clone, Debug)]
+struct Kinds(Option<Vec<&'static str>>);
+
+impl Kinds {
+    /// The kinds `?types=` names; every kind when absent.
+    fn parse(types: Option<&str>) -> Result<Self, ApiError> {
+        let Some(types) = types else {
+            return Ok(Self(None));
+        };
+        let mut kept = Vec::new();
+        for name in types.split(',').map(str::trim) {
+            let Some(known) = EVENT_NAMES.iter().find(|known| **known == name) else {
+                return Err(ApiError::invalid_field(
+                    "types",
+                    format!(
+                        "unknown event type {name:?}: expected a comma-separated list of {}",
+                        EVENT_NAMES.join(", ")
+                    ),
+                ));
+            };
+            kept.push(*known);
+        }
+        Ok(Self(Some(kept)))
+    }
+
+    fn keeps(&self, kind: &str) -> bool {
+        self.0.as_ref().is_none_or(|kept| kept.contains(&kind))
+    }
 }
 
 /// Live events (Server-Sent Events).
@@ -47,12 +82,13 @@ pub(crate) struct EventsQuery {
         (status = 200, description = "An endless `text/event-stream`: events `reading`, `state`, \
             `presence`, `command`, `preclean`, `schedule`, and `lagged` (`{\"missed\": n}`) when \
             the client fell behind", content_type = "text/event-stream", body = String),
-        (status = 400, description = "An invalid deviceId", body = ErrorBody),
+        (status = 400, description = "An invalid deviceId or an unknown event type", body = ErrorBody),
         (status = 404, description = "Unknown device", body = ErrorBody)))]
 pub(crate) async fn events(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<EventsQuery>,
 ) -> Result<Response, ApiError> {
+    let kinds = Kinds::parse(query.types.as_deref())?;
     let filter = match query.device_id {
         None => None,
         Some(raw) => {
@@ -63,25 +99,28 @@ pub(crate) async fn events(
             Some(id)
         }
     };
-    let stream = live(state.clone(), filter);
+    let stream = live(state.clone(), filter, kinds);
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(state.config().sse_keep_alive))
         .into_response())
 }
 
-/// The engine's events (those of `filter`'s device only, when given) as SSE events.
+/// The engine's events of `kinds` (and of `filter`'s device only, when given) as SSE events.
 fn live(
     state: AppState,
     filter: Option<DeviceId>,
+    kinds: Kinds,
 ) -> impl Stream<Item = Result<Event, Infallible>> + Send {
     let rx = state.engine().subscribe();
     stream::unfold(
-        (rx, state, filter, 0_u64),
-        |(mut rx, state, filter, mut seq)| async move {
+        (rx, state, filter, kinds, 0_u64),
+        |(mut rx, state, filter, kinds, mut seq)| async move {
             loop {
                 let (name, data) = match rx.recv().await {
                     Ok(event) => {
-                        if filter.as_ref().is_some_and(|id| id != event.device_id()) {
+                        if filter.as_ref().is_some_and(|id| id != event.device_id())
+                            || !kinds.keeps(event_kind(&event))
+                        {
                             continue;
                         }
                         event_data(&event, state.clock().now())
@@ -94,7 +133,7 @@ fn live(
                     .event(name)
                     .id(seq.to_string())
                     .data(data.to_string());
-                return Some((Ok(event), (rx, state, filter, seq)));
+                return Some((Ok(event), (rx, state, filter, kinds, seq)));
             }
         },
     )
