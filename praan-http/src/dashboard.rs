@@ -25,18 +25,15 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; st
 struct Asset {
     /// Its name under `/dashboard/`.
     name: &'static str,
-    /// Its `Content-Type`.
-    content_type: &'static str,
     /// Its bytes.
     body: &'static [u8],
 }
 
-/// Embeds `dashboard/<name>` with its content type.
+/// Embeds `dashboard/<name>`.
 macro_rules! asset {
-    ($name:literal, $content_type:literal) => {
+    ($name:literal) => {
         Asset {
             name: $name,
-            content_type: $content_type,
             body: include_bytes!(concat!("../dashboard/", $name)),
         }
     };
@@ -44,28 +41,39 @@ macro_rules! asset {
 
 /// Every file of the dashboard.
 const ASSETS: &[Asset] = &[
-    asset!("index.html", "text/html; charset=utf-8"),
-    asset!("app.css", "text/css; charset=utf-8"),
-    asset!("api.js", "text/javascript; charset=utf-8"),
-    asset!("app.js", "text/javascript; charset=utf-8"),
-    asset!("auth.js", "text/javascript; charset=utf-8"),
-    asset!("charts.js", "text/javascript; charset=utf-8"),
-    asset!("clock.js", "text/javascript; charset=utf-8"),
-    asset!("commands.js", "text/javascript; charset=utf-8"),
-    asset!("controls.js", "text/javascript; charset=utf-8"),
-    asset!("device.js", "text/javascript; charset=utf-8"),
-    asset!("dom.js", "text/javascript; charset=utf-8"),
-    asset!("fleet.js", "text/javascript; charset=utf-8"),
-    asset!("format.js", "text/javascript; charset=utf-8"),
-    asset!("notify.js", "text/javascript; charset=utf-8"),
-    asset!("preclean.js", "text/javascript; charset=utf-8"),
-    asset!("readings.js", "text/javascript; charset=utf-8"),
-    asset!("schedules.js", "text/javascript; charset=utf-8"),
-    asset!("sse.js", "text/javascript; charset=utf-8"),
-    asset!("ticker.js", "text/javascript; charset=utf-8"),
-    asset!("timeline.js", "text/javascript; charset=utf-8"),
-    asset!("tz.js", "text/javascript; charset=utf-8"),
+    asset!("index.html"),
+    asset!("app.css"),
+    asset!("api.js"),
+    asset!("app.js"),
+    asset!("auth.js"),
+    asset!("charts.js"),
+    asset!("clock.js"),
+    asset!("commands.js"),
+    asset!("controls.js"),
+    asset!("device.js"),
+    asset!("dom.js"),
+    asset!("fleet.js"),
+    asset!("format.js"),
+    asset!("notify.js"),
+    asset!("preclean.js"),
+    asset!("readings.js"),
+    asset!("schedules.js"),
+    asset!("sse.js"),
+    asset!("ticker.js"),
+    asset!("timeline.js"),
+    asset!("tz.js"),
 ];
+
+/// The `Content-Type` of the file `name`, from its extension (the dashboard has no other kinds).
+fn content_type(name: &str) -> &'static str {
+    if name.ends_with(".html") {
+        "text/html; charset=utf-8"
+    } else if name.ends_with(".css") {
+        "text/css; charset=utf-8"
+    } else {
+        "text/javascript; charset=utf-8"
+    }
+}
 
 /// The page a browser gets at `/`.
 const INDEX: &str = "index.html";
@@ -122,7 +130,11 @@ fn serve(name: &str, headers: &HeaderMap) -> Response {
     let mut response = if current {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        ([(header::CONTENT_TYPE, asset.content_type)], asset.body).into_response()
+        (
+            [(header::CONTENT_TYPE, content_type(asset.name))],
+            asset.body,
+        )
+            .into_response()
     };
     let set = response.headers_mut();
     set.insert(

@@ -167,8 +167,6 @@ pub struct SqliteStore {
     pub(crate) writer: Arc<Connections>,
     /// The connections reads take turns on (for an in-memory database, the writer's).
     pub(crate) reader: Arc<Connections>,
-    /// Copies the write-ahead log into the database file off the write path (file databases).
-    checkpointer: Option<Arc<Checkpointer>>,
     /// The rolled-up spans of the devices appended to, as the writer last committed them.
     pub(crate) spans: Arc<Mutex<SpanCache>>,
 }
@@ -197,23 +195,20 @@ impl SqliteStore {
     pub async fn connect_with(url: &str, options: SqliteOptions) -> StoreResult<Self> {
         let in_memory = is_in_memory(url);
         let connect = connect_options(url, &options)?;
+        // A file database's log is checkpointed off the write path (see `checkpoint`); an
+        // in-memory one has no log.
+        let (checkpointer, writer_connect) = if in_memory {
+            (None, connect.clone())
+        } else {
+            let checkpointer = Checkpointer::start(&connect).await?;
+            let writer_connect = connect
+                .clone()
+                .pragma("wal_autocheckpoint", WRITER_CHECKPOINT_FRAMES.to_string());
+            (Some(checkpointer), writer_connect)
+        };
         // Connections come back to these pools only when an operation on them failed or was
         // abandoned, and are tested then (see `Connections`): testing them when they leave it
         // again would only cost another round trip.
-        // A file database's log is checkpointed off the write path (see `checkpoint`); an
-        // in-memory one has no log.
-        let checkpointer = if in_memory {
-            None
-        } else {
-            Some(Arc::new(Checkpointer::start(&connect).await?))
-        };
-        let writer_connect = if checkpointer.is_some() {
-            connect
-                .clone()
-                .pragma("wal_autocheckpoint", WRITER_CHECKPOINT_FRAMES.to_string())
-        } else {
-            connect.clone()
-        };
         let writer = pool_options(1, &options)
             .min_connections(1)
             .test_before_acquire(false)
@@ -222,8 +217,8 @@ impl SqliteStore {
             .map_err(db(format!("opening the SQLite database {}", redact(url))))?;
         migrate(&writer).await?;
         let mut writer = Connections::new(writer);
-        if let Some(checkpointer) = &checkpointer {
-            writer = writer.checkpointed_by(Arc::clone(checkpointer));
+        if let Some(checkpointer) = checkpointer {
+            writer = writer.checkpointed_by(checkpointer);
         }
         let writer = Arc::new(writer);
         let reader = if in_memory {
@@ -239,7 +234,6 @@ impl SqliteStore {
         Ok(Self {
             writer,
             reader,
-            checkpointer,
             spans: Arc::default(),
         })
     }
@@ -249,9 +243,6 @@ impl SqliteStore {
     pub async fn close(&self) {
         self.reader.close().await;
         self.writer.close().await;
-        if let Some(checkpointer) = &self.checkpointer {
-            checkpointer.close().await;
-        }
     }
 }
 

@@ -11,7 +11,7 @@
 //! with a transaction still to roll back, is never reused untested. A semaphore with one permit
 //! per connection makes operations wait their turn, in arrival order.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use praan_core::store::StoreResult;
 use sqlx::{
@@ -34,7 +34,7 @@ pub(crate) struct Connections {
     idle: Mutex<Idle>,
     /// Told after every operation that succeeded, and given the connection before each one when
     /// it asks for a turn (the writer's, on a file database).
-    checkpointer: Option<Arc<Checkpointer>>,
+    checkpointer: Option<Checkpointer>,
 }
 
 /// The idle connections of a [`Connections`].
@@ -57,7 +57,7 @@ impl Connections {
     }
 
     /// These connections, telling `checkpointer` after each operation that succeeded.
-    pub(crate) fn checkpointed_by(mut self, checkpointer: Arc<Checkpointer>) -> Self {
+    pub(crate) fn checkpointed_by(mut self, checkpointer: Checkpointer) -> Self {
         self.checkpointer = Some(checkpointer);
         self
     }
@@ -119,8 +119,8 @@ impl Connections {
         result
     }
 
-    /// Closes every connection, once the operations under way are done; operations after it
-    /// fail with `Unavailable`.
+    /// Closes every connection (and the checkpointer's), once the operations under way are done;
+    /// operations after it fail with `Unavailable`.
     pub(crate) async fn close(&self) {
         self.permits.close();
         let connections = {
@@ -130,6 +130,9 @@ impl Connections {
         };
         drop(connections);
         self.pool.close().await;
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.close().await;
+        }
     }
 
     /// The pool the connections come from (for tests that inspect the database directly).
