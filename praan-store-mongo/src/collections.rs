@@ -19,3 +19,8 @@ pub const SCHEDULE_RUNS: &str = "schedule_runs";
 pub const PRE_CLEANS: &str = "pre_cleans";
 /// The control layers' intent: one document per device, `_id` = device id.
 pub const CONTROL_STATES: &str = "control_states";
+/// The store's own bookkeeping: each praan instance's write-behind watermark (`_id`
+/// `deviceStates/{instance}`, `replayFrom`:
+/// the reading timestamp from which `device_states` may lag the readings; see
+/// [`write_behind`](crate::write_behind)).
+pub const STORE_META: &str = "store_meta";

@@ -230,6 +230,10 @@ impl MongoStore {
     ///
     /// Builds on a large existing collection take a while; MongoDB builds them without blocking
     /// reads and writes.
+    ///
+    /// Then, after a process stopped without [`flush_states`](Self::flush_states), it replays
+    /// the readings whose states that process kept back into `device_states` (see
+    /// [`write_behind`](crate::write_behind)); otherwise the first operation on states would.
     pub async fn ensure_indexes(&self, retention: &RetentionConfig) -> StoreResult<()> {
         let ttls = ttls(retention);
         let seconds = ttls
@@ -254,7 +258,7 @@ impl MongoStore {
         for (ttl, seconds) in ttls.iter().zip(seconds) {
             self.ensure_ttl(ttl, seconds).await?;
         }
-        Ok(())
+        self.states_ready().await
     }
 
     /// Creates a TTL index, or changes the period of the existing one.

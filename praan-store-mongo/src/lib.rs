@@ -6,15 +6,18 @@ mod error;
 mod indexes;
 mod records;
 mod repos;
+pub mod write_behind;
 
 pub use config::RetentionConfig;
+
+use std::sync::Arc;
 
 use mongodb::{
     Client, Collection, Database,
     bson::{Document, RawDocumentBuf, doc},
     options::ClientOptions,
 };
-use praan_core::{domain::Reading, store::StoreResult};
+use praan_core::{clock::Clock, domain::Reading, store::StoreResult};
 
 use records::{
     CommandRecord, ControlRecord, DeviceRecord, PreCleanRecord, ReadingRecord, RunRecord,
@@ -50,6 +53,7 @@ pub struct MongoStore {
     runs: Collection<RunRecord>,
     pre_cleans: Collection<PreCleanRecord>,
     controls: Collection<ControlRecord>,
+    write_behind: Arc<write_behind::WriteBehind>,
 }
 
 impl MongoStore {
@@ -100,8 +104,31 @@ impl MongoStore {
             runs: db.collection(SCHEDULE_RUNS),
             pre_cleans: db.collection(PRE_CLEANS),
             controls: db.collection(CONTROL_STATES),
+            write_behind: Arc::default(),
             db,
         }
+    }
+
+    /// The store with `clock` timing its write-behind's interval flushes (see
+    /// [`write_behind`]; the default is the system clock), e.g. a `FakeClock` in tests. Call it
+    /// before the store is used: what the previous write-behind kept is not carried over.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        let instance = self.write_behind.instance().to_owned();
+        self.write_behind = Arc::new(write_behind::WriteBehind::new(clock, &instance));
+        self
+    }
+
+    /// The store as the praan instance `name` among those sharing the database (default
+    /// [`DEFAULT_INSTANCE`](write_behind::DEFAULT_INSTANCE)). Each instance keeps its own
+    /// write-behind watermark and replays only its own when it starts again, so give each a
+    /// stable name of its own (the example server uses its MQTT client id). Call it before the
+    /// store is used, like [`with_clock`](Self::with_clock).
+    #[must_use]
+    pub fn with_instance(mut self, name: &str) -> Self {
+        let clock = self.write_behind.clock();
+        self.write_behind = Arc::new(write_behind::WriteBehind::new(clock, name));
+        self
     }
 
     /// The database the store uses.

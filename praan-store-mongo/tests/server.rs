@@ -19,10 +19,10 @@ use praan_core::{
     clock::{Clock, SystemClock},
     domain::{
         Ack, AckStatus, Attempt, Boundary, Command, CommandId, CommandSource, CommandStatus,
-        ControlState, Device, DeviceId, FanMode, FanSpeed, FanState, IdempotencyKey, Instruction,
-        Intent, IntentSource, PerMetric, PreClean, PreCleanDuration, PreCleanId, PreCleanStatus,
-        Presence, PresenceReason, Reading, RestoreInfo, RunId, RunOutcome, Schedule, ScheduleId,
-        ScheduleRun, Timestamp, WindowKey,
+        ControlState, Device, DeviceId, DeviceState, FanMode, FanState, IdempotencyKey,
+        Instruction, Intent, IntentSource, PerMetric, PreClean, PreCleanDuration, PreCleanId,
+        PreCleanStatus, Presence, PresenceReason, Reading, RestoreInfo, RunId, RunOutcome,
+        Schedule, ScheduleId, ScheduleRun, Timestamp, WindowKey,
     },
     store::{
         CommandRepo, ControlRepo, DeviceFilter, DeviceRepo, Limit, MaintenanceRepo, PreCleanRepo,
@@ -30,32 +30,10 @@ use praan_core::{
     },
 };
 use praan_store_mongo::{MongoStore, RetentionConfig, collections};
-use support::{KEEP_EVERYTHING, MongoFixture, Proxy, mongo_uri};
+use support::{KEEP_EVERYTHING, MongoFixture, Proxy, id, mongo_uri, reading, speed};
 
 const SECOND: Duration = Duration::from_secs(1);
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
-
-fn id(s: &str) -> DeviceId {
-    DeviceId::new(s).expect("a valid device id")
-}
-
-fn speed(n: u8) -> FanSpeed {
-    FanSpeed::new(n).expect("a speed 0-5")
-}
-
-fn reading(device: &str, at: Timestamp, pm25: f64) -> Reading {
-    let mut metrics = PerMetric::default();
-    metrics.0[4] = Some(pm25);
-    Reading::new(
-        id(device),
-        at,
-        at.saturating_add(Duration::from_millis(50)),
-        metrics,
-        Some(speed(3)),
-        Some(true),
-    )
-    .expect("a valid reading")
-}
 
 fn command(device: &str, created: Timestamp, status: CommandStatus) -> Command {
     Command {
@@ -343,7 +321,7 @@ async fn a_server_that_goes_away_is_unavailable_and_the_same_store_recovers_when
     assert!(matches!(err, StoreError::Unavailable { .. }), "{err:?}");
     assert_eq!(
         err.to_string(),
-        "store unavailable while inserting 1 readings"
+        "store unavailable while inserting 1 readings (writing the device-state watermark)"
     );
     let err = store.ping().await.unwrap_err();
     assert!(matches!(err, StoreError::Unavailable { .. }), "{err:?}");
@@ -472,7 +450,8 @@ async fn conflicts_name_the_rule_that_refused_the_write() {
 }
 
 /// `append_readings` raises the state with `$max` (MongoDB compares embedded documents field by
-/// field): a reading's timestamp decides, whatever other fields either reading carries, and a
+/// field; the write-behind's merge must agree, see `state_both_ways`): a reading's timestamp
+/// decides, whatever other fields either reading carries, and a
 /// report from a reading never replaces a stored report with the same `at` (the first wins), in
 /// either order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -500,7 +479,7 @@ async fn state_rises_by_timestamp_and_the_first_report_of_an_instant_wins() {
         .append_readings(&[reading("dev-1", t(1_000), 1.0)])
         .await
         .unwrap();
-    let state = store.device_state(&d).await.unwrap().unwrap();
+    let state = state_both_ways(store, &d).await;
     assert_eq!(
         state.reported,
         Some(report(1, t(1_000))),
@@ -518,7 +497,7 @@ async fn state_rises_by_timestamp_and_the_first_report_of_an_instant_wins() {
             .await
             .unwrap()
     );
-    let state = store.device_state(&d).await.unwrap().unwrap();
+    let state = state_both_ways(store, &d).await;
     assert_eq!(
         state.reported,
         Some(report(3, t(2_000))),
@@ -536,10 +515,27 @@ async fn state_rises_by_timestamp_and_the_first_report_of_an_instant_wins() {
     )
     .unwrap();
     store.append_readings(&[full]).await.unwrap();
-    let state = store.device_state(&d).await.unwrap().unwrap();
+    let state = state_both_ways(store, &d).await;
     assert_eq!(state.latest_reading, Some(reading("dev-1", t(2_000), 1.0)));
     assert_eq!(state.reported, Some(report(3, t(2_000))));
     assert_eq!(state.last_seen, Some(t(9_000)), "its receipt still counts");
+}
+
+/// The device's state as read while the write-behind keeps it, checked against the same state
+/// read again once written with MongoDB's `$max`: the two must agree.
+async fn state_both_ways(store: &MongoStore, d: &DeviceId) -> DeviceState {
+    let read = || async {
+        store
+            .device_state(d)
+            .await
+            .expect("reading the state")
+            .expect("a state")
+    };
+    let kept = read().await;
+    store.flush_states().await.expect("writing the kept states");
+    let written = read().await;
+    assert_eq!(kept, written, "the kept state and the written one differ");
+    written
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -717,6 +713,7 @@ async fn every_instant_is_stored_as_a_bson_datetime() {
     // the latest reading (2), reported; created, sent, acknowledged, completed, attempt, deadline,
     // expiry, two acks (2 each), retention start; created/updated; at; started, ends, ended,
     // restore, retention start; base, window, effective, updated.
+    store.flush_states().await.unwrap();
     let expected = [
         (collections::DEVICES, 2),
         (collections::READINGS, 2),

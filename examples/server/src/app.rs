@@ -61,10 +61,12 @@ pub struct Server {
     broker_url: String,
 }
 
-/// Closes the store at the end (SQLite checkpoints its WAL).
+/// Closes the store at the end (SQLite checkpoints its WAL; MongoDB writes the kept states).
 enum StoreCloser {
     Sqlite(Arc<praan_store_sqlite::SqliteStore>),
-    Mongo,
+    /// Its write-behind's kept device states are written on shutdown, so the next start has
+    /// nothing to replay.
+    Mongo(praan_store_mongo::MongoStore),
 }
 
 impl Server {
@@ -266,8 +268,13 @@ impl Server {
         drop(state);
         drop(engine);
         let _ = engine_task.await;
-        if let StoreCloser::Sqlite(sqlite) = closer {
-            sqlite.close().await;
+        match closer {
+            StoreCloser::Sqlite(sqlite) => sqlite.close().await,
+            StoreCloser::Mongo(mongo) => {
+                if let Err(e) = mongo.flush_states().await {
+                    warn!(error = %e, "writing the kept device states failed; the next start replays them");
+                }
+            }
         }
         let stats = ingest.stats();
         info!(
@@ -311,9 +318,10 @@ async fn open_store(config: &Config) -> Result<(Arc<dyn Store>, StoreCloser), St
         }
         DatabaseUrl::Mongo(url) => {
             let shown = redact_url_password(url);
-            let store = praan_store_mongo::MongoStore::connect(url, "praan")
+            let store = praan_store_mongo::MongoStore::connect(url, mongo_database(url))
                 .await
-                .map_err(|e| StartError(format!("--database-url {shown}: {e}")))?;
+                .map_err(|e| StartError(format!("--database-url {shown}: {e}")))?
+                .with_instance(&config.client_id);
             let retention = praan_store_mongo::RetentionConfig {
                 readings: config.retention_readings,
                 commands: config.retention_commands,
@@ -323,8 +331,19 @@ async fn open_store(config: &Config) -> Result<(Arc<dyn Store>, StoreCloser), St
                 .ensure_indexes(&retention)
                 .await
                 .map_err(|e| StartError(format!("--database-url {shown}: {e}")))?;
-            Ok((Arc::new(store), StoreCloser::Mongo))
+            Ok((Arc::new(store.clone()), StoreCloser::Mongo(store)))
         }
+    }
+}
+
+/// The database a `mongodb://` URL names in its path (as MongoDB's drivers read it), else
+/// `praan`.
+fn mongo_database(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = rest.split_once('/').map_or("", |(_, path)| path);
+    match path.split('?').next() {
+        Some(name) if !name.is_empty() => name,
+        _ => "praan",
     }
 }
 
@@ -416,5 +435,24 @@ async fn purge_loop(
     tokio::select! {
         () = work => {}
         () = stop => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mongo_database;
+
+    #[test]
+    fn a_mongodb_url_names_its_database_in_its_path() {
+        let cases = [
+            ("mongodb://db:27017", "praan"),
+            ("mongodb://db:27017/", "praan"),
+            ("mongodb://db:27017/?replicaSet=rs0", "praan"),
+            ("mongodb://u:p@a:1,b:2/fleet?replicaSet=rs0", "fleet"),
+            ("mongodb+srv://cluster.example.com/fleet", "fleet"),
+        ];
+        for (url, database) in cases {
+            assert_eq!(mongo_database(url), database, "{url}");
+        }
     }
 }

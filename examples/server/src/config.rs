@@ -86,7 +86,7 @@ const SETTINGS: &[Setting] = &[
         "database-url",
         Some("sqlite://praan.db"),
         true,
-        "sqlite://PATH or mongodb://... (selects the store)",
+        "sqlite://PATH or mongodb://HOST/DATABASE (selects the store; database default praan)",
     ),
     setting(
         "mqtt-url",

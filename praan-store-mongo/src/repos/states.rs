@@ -1,5 +1,6 @@
 //! [`StateRepo`]: observed state in `device_states`, written only by conditional, atomic
 //! updates, so the newest report wins whatever the order of arrival, also for concurrent calls.
+//! Reads apply what the write-behind keeps ([`crate::write_behind`]).
 
 use async_trait::async_trait;
 use mongodb::{
@@ -96,16 +97,20 @@ impl MongoStore {
 #[async_trait]
 impl StateRepo for MongoStore {
     async fn device_state(&self, id: &DeviceId) -> StoreResult<Option<DeviceState>> {
+        self.states_ready().await?;
         let doing = format!("reading the state of device {id}");
-        self.states
+        let stored = self
+            .states
             .find_one(doc! { "_id": id.as_str() })
             .await
             .map_err(|e| error::failed(e, doing.clone()))?
             .map(|r| decode(r, "device state", &doing))
-            .transpose()
+            .transpose()?;
+        Ok(self.write_behind.apply(id, stored))
     }
 
     async fn device_states(&self) -> StoreResult<Vec<DeviceState>> {
+        self.states_ready().await?;
         let doing = "listing device states";
         let cursor = self
             .states
@@ -113,10 +118,15 @@ impl StateRepo for MongoStore {
             .sort(doc! { "_id": 1 })
             .await
             .map_err(|e| error::failed(e, doing))?;
-        all(cursor, "device state", doing).await
+        let mut states = all(cursor, "device state", doing).await?;
+        self.write_behind.apply_all(&mut states);
+        Ok(states)
     }
 
     async fn record_reported(&self, id: &DeviceId, reported: ReportedState) -> StoreResult<bool> {
+        // Compared with the stored report, so what the device's readings imply must be there.
+        self.states_ready().await?;
+        self.flush_device(id).await?;
         let value = to_bson(&ReportedRecord::from(reported), "a reported state")?;
         self.keep_if_newer(
             id,

@@ -1,5 +1,5 @@
-//! [`TelemetryRepo`]: readings in `readings`, and the latest-state updates of each batch in
-//! `device_states`.
+//! [`TelemetryRepo`]: readings in `readings`; the latest state each batch implies goes to the
+//! write-behind ([`crate::write_behind`]), which writes it to `device_states` in bulk.
 
 use std::collections::{HashMap, HashSet};
 
@@ -9,7 +9,7 @@ use mongodb::{
     error::ErrorKind,
 };
 use praan_core::{
-    domain::{DeviceId, Reading, ReportedState, Timestamp},
+    domain::{DeviceId, Reading},
     store::{
         AppendOutcome, Cursor, Page, ReadingQuery, Statistics, StatsQuery, StoreResult,
         TelemetryRepo,
@@ -17,72 +17,11 @@ use praan_core::{
 };
 
 use super::{all, decode, states::UPSERT_ATTEMPTS};
-use crate::{
-    MongoStore, collections, error, reading_document,
-    records::{self, ReportedRecord},
-};
+use crate::{MongoStore, collections, error, reading_document, records, write_behind::Latest};
 
 /// The most state updates sent in one `update` command (well under MongoDB's 16 MiB command and
 /// 100,000-statement limits).
 const STATE_UPDATES_PER_COMMAND: usize = 1_000;
-
-/// What one batch changes in one device's state.
-struct Latest<'a> {
-    /// The newest reading stored now, by timestamp, and its document.
-    reading: &'a Reading,
-    document: &'a RawDocumentBuf,
-    /// The newest report (power and speed) among the readings stored now.
-    reported: Option<ReportedState>,
-    /// The latest receipt among the readings stored now.
-    seen: Timestamp,
-}
-
-impl<'a> Latest<'a> {
-    fn new(r: &'a Reading, document: &'a RawDocumentBuf) -> Self {
-        Self {
-            reading: r,
-            document,
-            reported: r.reported_state(),
-            seen: r.received_at(),
-        }
-    }
-
-    fn add(&mut self, r: &'a Reading, document: &'a RawDocumentBuf) {
-        if r.timestamp() > self.reading.timestamp() {
-            self.reading = r;
-            self.document = document;
-        }
-        if let Some(rep) = r.reported_state()
-            && self.reported.is_none_or(|e| rep.at > e.at)
-        {
-            self.reported = Some(rep);
-        }
-        self.seen = self.seen.max(r.received_at());
-    }
-
-    /// The upsert of the device's state: one `$max` per field, so each only rises, atomically
-    /// (MongoDB compares embedded documents field by field: a reading document's `deviceId` is
-    /// the state's own, so its `timestamp` decides; a report's `at` comes first, and its `rank`
-    /// keeps a stored report on a tie, see [`ReportedRecord`]).
-    fn update(&self, id: &DeviceId) -> RawDocumentBuf {
-        use records::state::{LAST_SEEN, LATEST_READING, REPORTED};
-        let seen = records::to_bson(self.seen);
-        let latest = self.document.clone();
-        let max = match self.reported {
-            Some(rep) => rawdoc! {
-                LAST_SEEN: seen,
-                LATEST_READING: latest,
-                REPORTED: ReportedRecord::from_reading(rep),
-            },
-            None => rawdoc! { LAST_SEEN: seen, LATEST_READING: latest },
-        };
-        rawdoc! {
-            "q": { "_id": id.as_str() },
-            "u": { "$max": max },
-            "upsert": true,
-        }
-    }
-}
 
 impl MongoStore {
     /// Inserts `docs` unordered; returns which were stored (`false`: a duplicate of a stored
@@ -116,9 +55,9 @@ impl MongoStore {
     /// Applies the state updates in bulk `update` commands of at most
     /// `STATE_UPDATES_PER_COMMAND` statements; statements that lost an upsert race to a
     /// concurrent writer are sent again.
-    async fn update_states(
+    pub(crate) async fn update_states(
         &self,
-        mut updates: Vec<(&DeviceId, RawDocumentBuf)>,
+        mut updates: Vec<(DeviceId, RawDocumentBuf)>,
     ) -> StoreResult<()> {
         for attempt in 1..=UPSERT_ATTEMPTS {
             let mut retry = Vec::new();
@@ -159,7 +98,7 @@ impl MongoStore {
                             code,
                             message,
                             "device state",
-                            statement.0,
+                            &statement.0,
                             "updating",
                         ));
                     }
@@ -187,27 +126,33 @@ impl TelemetryRepo for MongoStore {
             .iter()
             .map(|r| reading_document(r))
             .collect::<StoreResult<Vec<_>>>()?;
-        let stored = if docs.is_empty() {
-            Vec::new()
-        } else {
-            self.insert_readings(&docs).await?
+        let timestamps = batch.iter().map(|r| r.timestamp());
+        let (Some(oldest), Some(newest)) = (timestamps.clone().min(), timestamps.max()) else {
+            return Ok(AppendOutcome {
+                inserted: 0,
+                duplicates: readings.len() as u64,
+            });
         };
+        self.states_ready().await?;
+        let ticket = self.begin_append(docs.len(), oldest, newest).await?;
+        let stored = self.insert_readings(&docs).await?;
 
         // Once per device, from the readings stored now only: a skipped duplicate changes no
         // state.
         let mut latest: HashMap<&DeviceId, Latest<'_>> = HashMap::new();
-        for ((r, doc), _) in batch.iter().zip(&docs).zip(&stored).filter(|(_, s)| **s) {
-            latest
-                .entry(r.device_id())
-                .and_modify(|l| l.add(r, doc))
-                .or_insert_with(|| Latest::new(r, doc));
+        for ((r, doc), _) in batch.iter().zip(docs).zip(&stored).filter(|(_, s)| **s) {
+            let l = Latest::new(r, doc);
+            match latest.get_mut(r.device_id()) {
+                Some(kept) => kept.absorb(l),
+                None => {
+                    latest.insert(r.device_id(), l);
+                }
+            }
         }
-        let updates: Vec<_> = latest.iter().map(|(id, l)| (*id, l.update(id))).collect();
-        if !updates.is_empty() {
-            self.update_states(updates).await?;
-        }
+        let inserted = stored.iter().filter(|s| **s).count();
+        self.finish_append(ticket, latest, inserted).await;
 
-        let inserted = stored.iter().filter(|s| **s).count() as u64;
+        let inserted = inserted as u64;
         Ok(AppendOutcome {
             inserted,
             duplicates: readings.len() as u64 - inserted,

@@ -12,7 +12,11 @@ use std::{
     },
 };
 
-use praan_core::{conformance::Fixture, store::Store};
+use praan_core::{
+    conformance::Fixture,
+    domain::{DeviceId, FanSpeed, PerMetric, Reading, Timestamp},
+    store::Store,
+};
 use praan_store_mongo::{MongoStore, RetentionConfig};
 use tokio::{
     net::{TcpListener, TcpStream},
@@ -192,4 +196,30 @@ impl Drop for Proxy {
             task.abort();
         }
     }
+}
+
+/// A device id.
+pub(crate) fn id(s: &str) -> DeviceId {
+    DeviceId::new(s).expect("a valid device id")
+}
+
+/// A fan speed.
+pub(crate) fn speed(n: u8) -> FanSpeed {
+    FanSpeed::new(n).expect("a speed 0-5")
+}
+
+/// A reading of `device` at `at` with PM2.5 `pm25`, speed 3 and power on, received 50 ms
+/// later.
+pub(crate) fn reading(device: &str, at: Timestamp, pm25: f64) -> Reading {
+    let mut metrics = PerMetric::default();
+    metrics.0[4] = Some(pm25);
+    Reading::new(
+        id(device),
+        at,
+        at.saturating_add(std::time::Duration::from_millis(50)),
+        metrics,
+        Some(speed(3)),
+        Some(true),
+    )
+    .expect("a valid reading")
 }
