@@ -743,7 +743,14 @@ pub struct P3 {
     /// `append_readings` alone in batches of `mean_batch` of the same devices, rows per second
     /// (context: the store's own rate at the batch size the broker's window allows).
     pub store_alone_per_sec: f64,
+    /// `append_readings` alone in batches of [`P3_LARGE_BATCH`] of the same devices (the same
+    /// number of rows into a fresh file), rows per second: what the store takes when batches
+    /// are large, beside what the pipeline reaches through the broker's window.
+    pub store_large_batches_per_sec: f64,
 }
+
+/// The batch size of [`P3::store_large_batches_per_sec`].
+pub const P3_LARGE_BATCH: usize = 10_000;
 
 impl P3 {
     /// Whether the pipeline's rate meets [`P3_TARGET`].
@@ -768,6 +775,8 @@ pub async fn p3(quick: bool) -> Result<P3, BoxError> {
         pass_through_per_sec: median(&mut rates.pass_through),
         mean_batch,
         store_alone_per_sec: store_alone(plan.devices, mean_batch, plan.readings).await?,
+        store_large_batches_per_sec: store_alone(plan.devices, P3_LARGE_BATCH, plan.readings)
+            .await?,
     })
 }
 

@@ -71,6 +71,10 @@ pub const FLUSH_AFTER_READINGS: usize = 50_000;
 const WATERMARK_PREFIX: &str = "deviceStates/";
 const REPLAY_FROM: &str = "replayFrom";
 
+/// Device ids per query when the replay looks up which devices are registered (well under
+/// MongoDB's 16 MiB command limit at 64 bytes an id).
+const REGISTERED_PER_QUERY: usize = 10_000;
+
 /// The instance name of a store that was given none (see [`MongoStore::with_instance`]).
 pub const DEFAULT_INSTANCE: &str = "praan";
 
@@ -166,6 +170,16 @@ impl<'a> Latest<'a> {
     }
 }
 
+/// Clears the interval task's flag when the task ends or is dropped (its runtime shut down), so
+/// the next append starts another.
+struct Running(Arc<AtomicBool>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
 /// The states not yet written, the appends under way, and the watermark as last written.
 #[derive(Debug)]
 pub(crate) struct WriteBehind {
@@ -174,8 +188,8 @@ pub(crate) struct WriteBehind {
     clock: Arc<dyn Clock>,
     /// The `_id` of this process's watermark document.
     watermark_id: String,
-    /// Whether the interval task was started.
-    ticking: AtomicBool,
+    /// Whether the interval task runs (reset when it ends, also with its runtime).
+    ticking: Arc<AtomicBool>,
     /// One bulk flush at a time.
     flushing: tokio::sync::Mutex<()>,
     /// The watermark as last written (`None`: no document); held while it is written.
@@ -196,6 +210,11 @@ struct Inner {
     since_flush: usize,
     /// The newest timestamp of every reading kept.
     newest: Option<Timestamp>,
+    /// Per device, the oldest reading of appends that ended without keeping their states (a
+    /// failed or cancelled insert may still have stored some of them, and a retry sees those as
+    /// duplicates): the next flush keeps what that device's stored readings from there imply
+    /// (see [`MongoStore::repair`]), and the watermark stays at or below them until then.
+    unsure: HashMap<DeviceId, Timestamp>,
 }
 
 #[derive(Debug)]
@@ -207,15 +226,26 @@ struct Unflushed {
 }
 
 /// An append under way: keeps the watermark at or below its oldest reading until its readings
-/// are kept as states (or it is dropped).
+/// are kept as states. Dropped without that, it marks its devices unsure.
 pub(crate) struct AppendTicket<'a> {
     write_behind: &'a WriteBehind,
+    batch: &'a [&'a Reading],
     id: u64,
 }
 
 impl Drop for AppendTicket<'_> {
     fn drop(&mut self) {
-        self.write_behind.lock().appending.remove(&self.id);
+        let mut inner = self.write_behind.lock();
+        if inner.appending.remove(&self.id).is_some() {
+            for r in self.batch {
+                let at = r.timestamp();
+                inner
+                    .unsure
+                    .entry(r.device_id().clone())
+                    .and_modify(|t| *t = (*t).min(at))
+                    .or_insert(at);
+            }
+        }
     }
 }
 
@@ -232,7 +262,7 @@ impl WriteBehind {
             inner: Mutex::default(),
             clock,
             watermark_id: format!("{WATERMARK_PREFIX}{instance}"),
-            ticking: AtomicBool::new(false),
+            ticking: Arc::default(),
             flushing: tokio::sync::Mutex::default(),
             watermark: tokio::sync::Mutex::default(),
             replayed: tokio::sync::OnceCell::default(),
@@ -255,16 +285,20 @@ impl WriteBehind {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn begin(&self, oldest: Timestamp, newest: Timestamp) -> AppendTicket<'_> {
+    /// Registers an append of `batch` (not empty: else `None`).
+    fn begin<'a>(&'a self, batch: &'a [&'a Reading]) -> Option<AppendTicket<'a>> {
+        let timestamps = batch.iter().map(|r| r.timestamp());
+        let (oldest, newest) = (timestamps.clone().min()?, timestamps.max()?);
         let mut inner = self.lock();
         inner.newest = Some(inner.newest.map_or(newest, |n| n.max(newest)));
         let id = inner.next_ticket;
         inner.next_ticket += 1;
         inner.appending.insert(id, oldest);
-        AppendTicket {
+        Some(AppendTicket {
             write_behind: self,
+            batch,
             id,
-        }
+        })
     }
 
     /// Keeps what a batch's stored readings imply (`readings` of them); ends its ticket. Returns
@@ -279,6 +313,21 @@ impl WriteBehind {
         let Some(oldest) = inner.appending.get(&ticket.id).copied() else {
             return false;
         };
+        Self::keep_entries(&mut inner, latest, oldest);
+        inner.since_flush += readings;
+        inner.appending.remove(&ticket.id);
+        let due = inner.since_flush >= FLUSH_AFTER_READINGS;
+        drop(inner);
+        drop(ticket);
+        due
+    }
+
+    /// Combines `latest` into the entries, as readings from `oldest` on.
+    fn keep_entries<'b>(
+        inner: &mut Inner,
+        latest: impl IntoIterator<Item = (&'b DeviceId, Latest<'b>)>,
+        oldest: Timestamp,
+    ) {
         let generation = inner.generation;
         for (id, l) in latest {
             match inner.devices.get_mut(id) {
@@ -298,12 +347,30 @@ impl WriteBehind {
                 }
             }
         }
-        inner.since_flush += readings;
-        inner.appending.remove(&ticket.id);
-        let due = inner.since_flush >= FLUSH_AFTER_READINGS;
-        drop(inner);
-        drop(ticket);
-        due
+    }
+
+    /// The unsure devices, each with the oldest reading to look at again.
+    fn unsure(&self) -> Vec<(DeviceId, Timestamp)> {
+        let inner = self.lock();
+        inner.unsure.iter().map(|(d, t)| (d.clone(), *t)).collect()
+    }
+
+    /// Keeps what the stored readings of the `unsure` devices imply (`latest`, read from
+    /// `oldest` on), and clears those devices unless a newer failure marked them again.
+    fn repaired(
+        &self,
+        unsure: &[(DeviceId, Timestamp)],
+        latest: &HashMap<DeviceId, Latest<'static>>,
+        oldest: Timestamp,
+    ) {
+        let mut inner = self.lock();
+        let found = latest.iter().map(|(id, l)| (id, l.clone()));
+        Self::keep_entries(&mut inner, found, oldest);
+        for (id, at) in unsure {
+            if inner.unsure.get(id) == Some(at) {
+                inner.unsure.remove(id);
+            }
+        }
     }
 
     /// Every entry's update, and the generation they belong to (see [`Self::forget`]).
@@ -347,8 +414,7 @@ impl WriteBehind {
         }
     }
 
-    /// Drops a device's entry without writing it (the device is being deleted).
-    pub(crate) fn discard(&self, id: &DeviceId) {
+    fn discard(&self, id: &DeviceId) {
         self.lock().devices.remove(id);
     }
 
@@ -359,38 +425,91 @@ impl WriteBehind {
         let inner = self.lock();
         let appending = inner.appending.values().copied();
         let kept = inner.devices.values().map(|e| e.oldest);
-        appending.chain(kept).min().or(inner.newest)
+        let unsure = inner.unsure.values().copied();
+        let needed = appending.chain(kept).chain(unsure).min();
+        needed.or(inner.newest)
     }
 
-    /// `stored` (the device's state as read) with its entry applied.
-    pub(crate) fn apply(&self, id: &DeviceId, stored: Option<DeviceState>) -> Option<DeviceState> {
-        let inner = self.lock();
-        let Some(entry) = inner.devices.get(id) else {
-            return stored;
-        };
-        let mut state = stored.unwrap_or_else(|| DeviceState::empty(id.clone()));
-        entry.latest.apply_to(&mut state);
-        Some(state)
+    /// A copy of the device's entry, to apply to its state read *after* taking it: an entry a
+    /// flush writes and forgets meanwhile is then in the state read or in the copy.
+    pub(crate) fn kept(&self, id: &DeviceId) -> Option<Latest<'static>> {
+        self.lock().devices.get(id).map(|e| e.latest.clone())
     }
 
-    /// `states` (every stored state, by device id) with every entry applied; devices with only
-    /// an entry are added in their place.
-    pub(crate) fn apply_all(&self, states: &mut Vec<DeviceState>) {
+    /// Copies of every entry, as [`Self::kept`] for all devices.
+    pub(crate) fn all_kept(&self) -> Vec<(DeviceId, Latest<'static>)> {
         let inner = self.lock();
-        for (id, entry) in &inner.devices {
-            match states.binary_search_by(|s| s.device_id.as_str().cmp(id.as_str())) {
-                Ok(i) => {
-                    if let Some(state) = states.get_mut(i) {
-                        entry.latest.apply_to(state);
-                    }
-                }
-                Err(i) => {
-                    let mut state = DeviceState::empty(id.clone());
-                    entry.latest.apply_to(&mut state);
-                    states.insert(i, state);
-                }
+        inner
+            .devices
+            .iter()
+            .map(|(id, e)| (id.clone(), e.latest.clone()))
+            .collect()
+    }
+}
+
+/// What the readings of `cursor` imply, per device.
+async fn latest_of(
+    cursor: &mut mongodb::Cursor<ReadingRecord>,
+    doing: &str,
+) -> StoreResult<HashMap<DeviceId, Latest<'static>>> {
+    let mut latest: HashMap<DeviceId, Latest<'static>> = HashMap::new();
+    while cursor
+        .advance()
+        .await
+        .map_err(|e| error::failed(e, doing.to_owned()))?
+    {
+        let record: ReadingRecord = cursor
+            .deserialize_current()
+            .map_err(|e| error::failed(e, format!("decoding a reading while {doing}")))?;
+        let reading = Reading::try_from(record)
+            .map_err(|e| error::corrupt(e, format!("decoding a reading while {doing}")))?;
+        let document = reading_document(&reading)?;
+        let id = reading.device_id().clone();
+        let l = Latest::from_cows(Cow::Owned(reading), Cow::Owned(document));
+        match latest.get_mut(&id) {
+            Some(kept) => kept.absorb(l),
+            None => {
+                latest.insert(id, l);
             }
         }
+    }
+    Ok(latest)
+}
+
+/// `stored` (a device's state as read) with `kept` (its entry, copied before the read) applied.
+pub(crate) fn apply(
+    id: &DeviceId,
+    stored: Option<DeviceState>,
+    kept: Option<Latest<'static>>,
+) -> Option<DeviceState> {
+    let Some(kept) = kept else {
+        return stored;
+    };
+    let mut state = stored.unwrap_or_else(|| DeviceState::empty(id.clone()));
+    kept.apply_to(&mut state);
+    Some(state)
+}
+
+/// `states` (every stored state, by device id) with `kept` (copied before the read) applied;
+/// devices with only an entry join in id order.
+pub(crate) fn apply_all(states: &mut Vec<DeviceState>, kept: Vec<(DeviceId, Latest<'static>)>) {
+    let stored = states.len();
+    for (id, latest) in kept {
+        let found = states.get(..stored).and_then(|s| {
+            s.binary_search_by(|s| s.device_id.as_str().cmp(id.as_str()))
+                .ok()
+        });
+        match found.and_then(|i| states.get_mut(i)) {
+            Some(state) => latest.apply_to(state),
+            None => {
+                let mut state = DeviceState::empty(id);
+                latest.apply_to(&mut state);
+                states.push(state);
+            }
+        }
+    }
+    if states.len() > stored {
+        states.sort_by(|a, b| a.device_id.as_str().cmp(b.device_id.as_str()));
     }
 }
 
@@ -408,6 +527,7 @@ impl MongoStore {
     pub async fn flush_states(&self) -> StoreResult<()> {
         self.states_ready().await?;
         let _one = self.write_behind.flushing.lock().await;
+        self.repair().await?;
         let (generation, updates) = self.write_behind.snapshot();
         if !updates.is_empty() {
             self.update_states(updates).await?;
@@ -418,12 +538,26 @@ impl MongoStore {
 
     /// Writes one device's kept state, if it has one.
     pub(crate) async fn flush_device(&self, id: &DeviceId) -> StoreResult<()> {
+        let _one = self.write_behind.flushing.lock().await;
         let Some((generation, update)) = self.write_behind.snapshot_device(id) else {
             return Ok(());
         };
         self.update_states(vec![(id.clone(), update)]).await?;
         self.write_behind.forget(generation, Some(id));
         Ok(())
+    }
+
+    /// Runs `delete` (removing a device's stored state) with the device's kept entry dropped and
+    /// no flush under way, so that no flush writes the state back after it.
+    pub(crate) async fn without_kept_state<T>(
+        &self,
+        id: &DeviceId,
+        delete: impl Future<Output = StoreResult<T>>,
+    ) -> StoreResult<T> {
+        self.states_ready().await?;
+        let _no_flush = self.write_behind.flushing.lock().await;
+        self.write_behind.discard(id);
+        delete.await
     }
 
     /// Replays the readings a previous process left unflushed, once per store, before the first
@@ -436,21 +570,25 @@ impl MongoStore {
             .map(drop)
     }
 
-    /// Registers an append of `count` readings from `oldest` to `newest` (timestamps), first
-    /// lowering the stored watermark if it is above `oldest`.
-    pub(crate) async fn begin_append(
-        &self,
-        count: usize,
-        oldest: Timestamp,
-        newest: Timestamp,
-    ) -> StoreResult<AppendTicket<'_>> {
-        let ticket = self.write_behind.begin(oldest, newest);
+    /// Registers an append of `batch` (`None` when it is empty), first lowering the stored
+    /// watermark if it is above the batch's oldest reading.
+    pub(crate) async fn begin_append<'a>(
+        &'a self,
+        batch: &'a [&'a Reading],
+    ) -> StoreResult<Option<AppendTicket<'a>>> {
+        let Some(ticket) = self.write_behind.begin(batch) else {
+            return Ok(None);
+        };
+        let oldest = batch.iter().map(|r| r.timestamp()).min();
         let mut written = self.write_behind.watermark.lock().await;
-        if written.is_none_or(|w| oldest < w) {
-            let doing = format!("inserting {count} readings (writing the device-state watermark)");
+        if written.is_none_or(|w| oldest.is_some_and(|o| o < w)) {
+            let doing = format!(
+                "inserting {} readings (writing the device-state watermark)",
+                batch.len()
+            );
             self.write_watermark(&mut written, &doing).await?;
         }
-        Ok(ticket)
+        Ok(Some(ticket))
     }
 
     /// Keeps what an append's stored readings imply, and flushes when that is due. A failed
@@ -486,7 +624,9 @@ impl MongoStore {
             return;
         }
         let store = self.clone();
+        let running = Running(Arc::clone(&self.write_behind.ticking));
         runtime.spawn(async move {
+            let _running = running;
             loop {
                 let clock = &store.write_behind.clock;
                 clock
@@ -517,6 +657,13 @@ impl MongoStore {
         if wanted == *written {
             return Ok(());
         }
+        // Until the write is known to have landed, believe the higher of the two (none is
+        // highest): a failed or cancelled write may still have been applied, and a later batch
+        // must then lower it again.
+        *written = match (*written, wanted) {
+            (Some(old), Some(new)) => Some(old.max(new)),
+            _ => None,
+        };
         let meta = self.db.collection::<Document>(collections::STORE_META);
         let key = doc! { "_id": &self.write_behind.watermark_id };
         let done = match wanted {
@@ -529,6 +676,32 @@ impl MongoStore {
         };
         done.map_err(|e| error::failed(e, doing.to_owned()))?;
         *written = wanted;
+        Ok(())
+    }
+
+    /// Keeps what the stored readings of the unsure devices imply (see `Inner::unsure`).
+    async fn repair(&self) -> StoreResult<()> {
+        let unsure = self.write_behind.unsure();
+        let Some(oldest) = unsure.iter().map(|(_, t)| *t).min() else {
+            return Ok(());
+        };
+        let doing = format!("reading again the readings of {} devices", unsure.len());
+        let mut latest = HashMap::new();
+        for chunk in unsure.chunks(REGISTERED_PER_QUERY) {
+            let ids: Vec<&str> = chunk.iter().map(|(d, _)| d.as_str()).collect();
+            let from = chunk.iter().map(|(_, t)| *t).min().unwrap_or(oldest);
+            let filter = doc! {
+                "deviceId": { "$in": ids },
+                "timestamp": { "$gte": records::to_bson(from) },
+            };
+            let mut cursor = self
+                .readings
+                .find(filter)
+                .await
+                .map_err(|e| error::failed(e, doing.clone()))?;
+            latest.extend(latest_of(&mut cursor, &doing).await?);
+        }
+        self.write_behind.repaired(&unsure, &latest, oldest);
         Ok(())
     }
 
@@ -553,38 +726,22 @@ impl MongoStore {
             .find(doc! { "timestamp": { "$gte": from } })
             .await
             .map_err(|e| error::failed(e, doing.clone()))?;
-        let mut latest: HashMap<DeviceId, Latest<'static>> = HashMap::new();
-        while cursor
-            .advance()
-            .await
-            .map_err(|e| error::failed(e, doing.clone()))?
-        {
-            let record: ReadingRecord = cursor
-                .deserialize_current()
-                .map_err(|e| error::failed(e, format!("decoding a reading while {doing}")))?;
-            let reading = Reading::try_from(record)
-                .map_err(|e| error::corrupt(e, format!("decoding a reading while {doing}")))?;
-            let document = reading_document(&reading)?;
-            let id = reading.device_id().clone();
-            let l = Latest::from_cows(Cow::Owned(reading), Cow::Owned(document));
-            match latest.get_mut(&id) {
-                Some(kept) => kept.absorb(l),
-                None => {
-                    latest.insert(id, l);
-                }
-            }
-        }
+        let latest = latest_of(&mut cursor, &doing).await?;
 
         let ids: Vec<&str> = latest.keys().map(DeviceId::as_str).collect();
-        let registered: HashSet<String> = self
-            .db
-            .collection::<Document>(collections::DEVICES)
-            .distinct("_id", doc! { "_id": { "$in": ids } })
-            .await
-            .map_err(|e| error::failed(e, doing.clone()))?
-            .into_iter()
-            .filter_map(|id| id.as_str().map(str::to_owned))
-            .collect();
+        let devices = self.db.collection::<Document>(collections::DEVICES);
+        let mut registered: HashSet<String> = HashSet::new();
+        for chunk in ids.chunks(REGISTERED_PER_QUERY) {
+            let found = devices
+                .distinct("_id", doc! { "_id": { "$in": chunk } })
+                .await
+                .map_err(|e| error::failed(e, doing.clone()))?;
+            registered.extend(
+                found
+                    .into_iter()
+                    .filter_map(|id| id.as_str().map(str::to_owned)),
+            );
+        }
         let updates: Vec<_> = latest
             .iter()
             .filter(|(id, _)| registered.contains(id.as_str()))
@@ -626,17 +783,8 @@ mod tests {
 
     /// Keeps `readings` as one append would.
     fn keep(wb: &WriteBehind, readings: &[Reading]) -> bool {
-        let oldest = readings
-            .iter()
-            .map(Reading::timestamp)
-            .min()
-            .expect("readings");
-        let newest = readings
-            .iter()
-            .map(Reading::timestamp)
-            .max()
-            .expect("readings");
-        let ticket = wb.begin(oldest, newest);
+        let batch: Vec<&Reading> = readings.iter().collect();
+        let ticket = wb.begin(&batch).expect("readings");
         let latest = readings.iter().map(|r| {
             let doc = reading_document(r).expect("a document");
             (r.device_id(), Latest::new(r, doc))
@@ -645,7 +793,7 @@ mod tests {
     }
 
     fn state(wb: &WriteBehind, device: &str) -> DeviceState {
-        wb.apply(&id(device), None).expect("a kept state")
+        apply(&id(device), None, wb.kept(&id(device))).expect("a kept state")
     }
 
     #[test]
@@ -662,7 +810,7 @@ mod tests {
         let mut stored = DeviceState::empty(id("a"));
         stored.latest_reading = Some(reading("a", 3_000, 3_100, None));
         stored.last_seen = Some(t(3_100));
-        let merged = wb.apply(&id("a"), Some(stored)).expect("a state");
+        let merged = apply(&id("a"), Some(stored), wb.kept(&id("a"))).expect("a state");
         assert_eq!(merged.latest_reading.map(|r| r.timestamp()), Some(t(3_000)));
         assert_eq!(merged.last_seen, Some(t(9_000)));
         assert_eq!(merged.reported.map(|r| r.at), Some(t(2_000)));
@@ -682,11 +830,41 @@ mod tests {
         assert_eq!(updates.len(), 2);
         keep(&wb, &[reading("b", 2_000, 2_000, None)]);
         wb.forget(generation, None);
-        assert!(wb.apply(&id("a"), None).is_none(), "a was written");
+        assert!(wb.kept(&id("a")).is_none(), "a was written");
         assert_eq!(
             state(&wb, "b").latest_reading.map(|r| r.timestamp()),
             Some(t(2_000)),
             "b changed during the flush and stays kept"
+        );
+    }
+
+    #[test]
+    fn an_append_that_ends_without_keeping_marks_its_devices_unsure_until_repaired() {
+        let wb = WriteBehind::default();
+        keep(&wb, &[reading("a", 5_000, 5_000, None)]);
+        let failed = [
+            reading("b", 2_000, 2_000, None),
+            reading("b", 3_000, 3_000, None),
+        ];
+        let batch: Vec<&Reading> = failed.iter().collect();
+        drop(wb.begin(&batch));
+        let (generation, _) = wb.snapshot();
+        wb.forget(generation, None);
+        assert_eq!(wb.unsure(), [(id("b"), t(2_000))]);
+        assert_eq!(wb.replay_from(), Some(t(2_000)), "held until repaired");
+
+        let found = HashMap::from([(
+            id("b"),
+            Latest::from_cows(
+                Cow::Owned(failed[0].clone()),
+                Cow::Owned(reading_document(&failed[0]).expect("a document")),
+            ),
+        )]);
+        wb.repaired(&wb.unsure(), &found, t(2_000));
+        assert!(wb.unsure().is_empty());
+        assert!(
+            wb.kept(&id("b")).is_some(),
+            "its stored reading is kept now"
         );
     }
 
@@ -696,10 +874,12 @@ mod tests {
         assert_eq!(wb.replay_from(), None, "nothing appended yet");
         keep(&wb, &[reading("a", 5_000, 5_000, None)]);
         assert_eq!(wb.replay_from(), Some(t(5_000)));
-        let late = wb.begin(t(1_000), t(1_000));
+        let readings = [reading("a", 1_000, 1_000, None)];
+        let batch: Vec<&Reading> = readings.iter().collect();
+        let late = wb.begin(&batch).expect("a reading");
         assert_eq!(wb.replay_from(), Some(t(1_000)), "an append under way");
-        drop(late);
-        assert_eq!(wb.replay_from(), Some(t(5_000)), "a dropped append ends");
+        assert!(!wb.keep(late, [], 0));
+        assert_eq!(wb.replay_from(), Some(t(5_000)), "a kept append ends");
         let (generation, _) = wb.snapshot();
         wb.forget(generation, None);
         assert_eq!(
@@ -720,11 +900,11 @@ mod tests {
             ],
         );
         let mut states = vec![DeviceState::empty(id("a")), DeviceState::empty(id("c"))];
-        wb.apply_all(&mut states);
+        apply_all(&mut states, wb.all_kept());
         let ids: Vec<&str> = states.iter().map(|s| s.device_id.as_str()).collect();
         assert_eq!(ids, ["a", "b", "c", "d"]);
         wb.discard(&id("b"));
-        assert!(wb.apply(&id("b"), None).is_none(), "discarded");
+        assert!(wb.kept(&id("b")).is_none(), "discarded");
     }
 
     #[test]

@@ -172,7 +172,7 @@ async fn p3(quick: bool) -> Result<Line, BoxError> {
             "P3  rumqttd QoS 1 -> MqttTransport -> ingest (ack after commit, max_batch {}) -> \
              SQLite, {} readings of {} devices per run, {} runs: median {} readings/s (target \
              >= {}/s; for context: rumqttd pass-through {} msg/s, mean batch {}, SQLite \
-             append_readings alone in such batches {} rows/s) {}",
+             append_readings alone in such batches {} rows/s, in batches of {} {} rows/s) {}",
             thousands(r.max_batch as f64),
             thousands(r.readings as f64),
             thousands(r.devices as f64),
@@ -182,6 +182,8 @@ async fn p3(quick: bool) -> Result<Line, BoxError> {
             thousands(r.pass_through_per_sec),
             thousands(r.mean_batch as f64),
             thousands(r.store_alone_per_sec),
+            thousands(mqtt::P3_LARGE_BATCH as f64),
+            thousands(r.store_large_batches_per_sec),
             verdict(r.passes())
         ),
         pass: r.passes(),

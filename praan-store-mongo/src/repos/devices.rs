@@ -64,8 +64,10 @@ impl DeviceRepo for MongoStore {
         if registered == 0 {
             return Err(StoreError::not_found("device", id));
         }
-        self.write_behind.discard(id);
-        self.states.delete_one(key.clone()).await.map_err(fail)?;
+        self.without_kept_state(id, async {
+            self.states.delete_one(key.clone()).await.map_err(fail)
+        })
+        .await?;
         self.controls.delete_one(key.clone()).await.map_err(fail)?;
         let deleted = self.devices.delete_one(key).await.map_err(fail)?;
         if deleted.deleted_count == 0 {

@@ -16,6 +16,7 @@ use super::{all, decode, to_bson};
 use crate::{
     MongoStore, error,
     records::{self, PresenceRecord, ReportedRecord},
+    write_behind,
 };
 
 /// How many times a write that lost an upsert race (a duplicate `_id`) is tried again. The server
@@ -98,6 +99,7 @@ impl MongoStore {
 impl StateRepo for MongoStore {
     async fn device_state(&self, id: &DeviceId) -> StoreResult<Option<DeviceState>> {
         self.states_ready().await?;
+        let kept = self.write_behind.kept(id);
         let doing = format!("reading the state of device {id}");
         let stored = self
             .states
@@ -106,11 +108,12 @@ impl StateRepo for MongoStore {
             .map_err(|e| error::failed(e, doing.clone()))?
             .map(|r| decode(r, "device state", &doing))
             .transpose()?;
-        Ok(self.write_behind.apply(id, stored))
+        Ok(write_behind::apply(id, stored, kept))
     }
 
     async fn device_states(&self) -> StoreResult<Vec<DeviceState>> {
         self.states_ready().await?;
+        let kept = self.write_behind.all_kept();
         let doing = "listing device states";
         let cursor = self
             .states
@@ -119,7 +122,7 @@ impl StateRepo for MongoStore {
             .await
             .map_err(|e| error::failed(e, doing))?;
         let mut states = all(cursor, "device state", doing).await?;
-        self.write_behind.apply_all(&mut states);
+        write_behind::apply_all(&mut states, kept);
         Ok(states)
     }
 

@@ -126,15 +126,13 @@ impl TelemetryRepo for MongoStore {
             .iter()
             .map(|r| reading_document(r))
             .collect::<StoreResult<Vec<_>>>()?;
-        let timestamps = batch.iter().map(|r| r.timestamp());
-        let (Some(oldest), Some(newest)) = (timestamps.clone().min(), timestamps.max()) else {
+        self.states_ready().await?;
+        let Some(ticket) = self.begin_append(&batch).await? else {
             return Ok(AppendOutcome {
                 inserted: 0,
                 duplicates: readings.len() as u64,
             });
         };
-        self.states_ready().await?;
-        let ticket = self.begin_append(docs.len(), oldest, newest).await?;
         let stored = self.insert_readings(&docs).await?;
 
         // Once per device, from the readings stored now only: a skipped duplicate changes no
