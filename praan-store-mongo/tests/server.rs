@@ -9,12 +9,9 @@
 
 mod support;
 
-use std::{net::SocketAddr, time::Duration};
+use std::time::Duration;
 
-use mongodb::{
-    bson::{Bson, DateTime, Document, doc},
-    options::{ClientOptions, ServerAddress},
-};
+use mongodb::bson::{Bson, DateTime, Document, doc};
 use praan_core::{
     clock::{Clock, SystemClock},
     domain::{
@@ -30,7 +27,9 @@ use praan_core::{
     },
 };
 use praan_store_mongo::{MongoStore, RetentionConfig, collections};
-use support::{KEEP_EVERYTHING, MongoFixture, Proxy, id, mongo_uri, reading, speed};
+use support::{
+    KEEP_EVERYTHING, MongoFixture, Proxy, id, mongo_uri, reading, server_addr, speed, via_proxy,
+};
 
 const SECOND: Duration = Duration::from_secs(1);
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
@@ -82,21 +81,6 @@ fn run(device: &str, at: Timestamp) -> ScheduleRun {
         at,
         outcome: RunOutcome::Applied,
         command_id: None,
-    }
-}
-
-/// The test server's address, for a proxy in front of it.
-async fn server_addr(uri: &str) -> SocketAddr {
-    let options = ClientOptions::parse(uri)
-        .await
-        .expect("the test server's URI parses");
-    match options.hosts.first() {
-        Some(ServerAddress::Tcp { host, port }) => format!("{host}:{}", port.unwrap_or(27017))
-            .parse()
-            .unwrap_or_else(|e| {
-                panic!("{URI} must name an IP address: {e}", URI = support::URI_VAR)
-            }),
-        other => panic!("{} names no TCP host: {other:?}", support::URI_VAR),
     }
 }
 
@@ -294,12 +278,7 @@ async fn a_server_that_goes_away_is_unavailable_and_the_same_store_recovers_when
         return;
     };
     let mut proxy = Proxy::start(server_addr(&uri).await).await;
-    let via_proxy = format!(
-        "mongodb://{}/?directConnection=true&serverSelectionTimeoutMS=1000&connectTimeoutMS=1000\
-         &heartbeatFrequencyMS=500",
-        proxy.addr()
-    );
-    let fixture = MongoFixture::new(&via_proxy, &KEEP_EVERYTHING).await;
+    let fixture = MongoFixture::new(&via_proxy(&proxy), &KEEP_EVERYTHING).await;
     let store = &fixture.store;
     let device = Device::auto_registered(id("dev-1"), Timestamp::UNIX_EPOCH);
     store.insert_device(&device).await.unwrap();

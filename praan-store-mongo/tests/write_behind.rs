@@ -11,17 +11,19 @@ mod support;
 
 use std::{sync::Arc, time::Duration};
 
-use mongodb::bson::{DateTime, Document, doc};
+use mongodb::bson::{DateTime, Document, RawDocumentBuf, doc};
 use praan_core::{
     clock::{Clock, FakeClock, SystemClock},
     domain::{Device, DeviceId, DeviceState, Reading, Timestamp},
-    store::{DeviceRepo, StateRepo, TelemetryRepo},
+    store::{DeviceRepo, MaintenanceRepo, StateRepo, TelemetryRepo},
 };
 use praan_store_mongo::{
-    MongoStore, collections,
+    MongoStore, collections, reading_document,
     write_behind::{FLUSH_AFTER_READINGS, FLUSH_INTERVAL},
 };
-use support::{KEEP_EVERYTHING, MongoFixture, id, mongo_uri, reading};
+use support::{
+    KEEP_EVERYTHING, MongoFixture, Proxy, id, mongo_uri, reading, server_addr, via_proxy,
+};
 
 /// 2025-12-27 10:00 UTC plus `ms`.
 fn t(ms: i64) -> Timestamp {
@@ -390,5 +392,59 @@ async fn each_instance_keeps_and_replays_its_own_watermark() {
         watermark_of(&a_again, "b").await,
         at(5_000),
         "b's untouched"
+    );
+}
+
+/// An append whose insert fails marks its devices unsure. Part of such an insert may have landed,
+/// and a retry then sees those readings as duplicates and keeps nothing of them; the next flush
+/// reads the unsure devices' stored readings again and keeps what they imply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readings_a_failed_append_stored_get_their_state_at_the_next_flush() {
+    let Some(uri) = mongo_uri("write-behind") else {
+        return;
+    };
+    let mut proxy = Proxy::start(server_addr(&uri).await).await;
+    let fixture = MongoFixture::new(&via_proxy(&proxy), &KEEP_EVERYTHING).await;
+    let (store, _clock) = on_fake_clock(&fixture);
+    register(&store, "dev-1").await;
+    assert!(store.device_states().await.unwrap().is_empty());
+
+    proxy.cut().await;
+    let lost = reading("dev-1", t(3_000), 1.0);
+    assert!(
+        store
+            .append_readings(std::slice::from_ref(&lost))
+            .await
+            .is_err()
+    );
+    proxy.restore().await;
+    wait_until("the server back", || async { store.ping().await.is_ok() }).await;
+
+    // As if that insert had landed after all: the reading is stored, its state is not kept.
+    store
+        .database()
+        .collection::<RawDocumentBuf>(collections::READINGS)
+        .insert_one(reading_document(&lost).unwrap())
+        .await
+        .unwrap();
+    let retry = store
+        .append_readings(std::slice::from_ref(&lost))
+        .await
+        .unwrap();
+    assert_eq!((retry.inserted, retry.duplicates), (0, 1));
+    let before = store.device_state(&id("dev-1")).await.unwrap();
+    assert_eq!(
+        before.and_then(|s| s.latest_reading),
+        None,
+        "nothing kept yet"
+    );
+
+    store.flush_states().await.unwrap();
+    let after = state(store.device_state(&id("dev-1")).await.unwrap());
+    assert_eq!(after.latest_reading, Some(lost));
+    let written = stored_state(&store, "dev-1").await.expect("a stored state");
+    assert_eq!(
+        latest_timestamp(&written),
+        Some(DateTime::from_millis(t(3_000).unix_millis()))
     );
 }

@@ -12,6 +12,7 @@ use std::{
     },
 };
 
+use mongodb::options::{ClientOptions, ServerAddress};
 use praan_core::{
     conformance::Fixture,
     domain::{DeviceId, FanSpeed, PerMetric, Reading, Timestamp},
@@ -222,4 +223,27 @@ pub(crate) fn reading(device: &str, at: Timestamp, pm25: f64) -> Reading {
         Some(true),
     )
     .expect("a valid reading")
+}
+
+/// The test server's address, for a proxy in front of it.
+pub(crate) async fn server_addr(uri: &str) -> SocketAddr {
+    let options = ClientOptions::parse(uri)
+        .await
+        .expect("the test server's URI parses");
+    match options.hosts.first() {
+        Some(ServerAddress::Tcp { host, port }) => format!("{host}:{}", port.unwrap_or(27017))
+            .parse()
+            .unwrap_or_else(|e| panic!("{URI} must name an IP address: {e}", URI = URI_VAR)),
+        other => panic!("{} names no TCP host: {other:?}", URI_VAR),
+    }
+}
+
+/// A URI that reaches the test server through `proxy`, with short timeouts, so a cut
+/// connection fails calls within about a second.
+pub(crate) fn via_proxy(proxy: &Proxy) -> String {
+    format!(
+        "mongodb://{}/?directConnection=true&serverSelectionTimeoutMS=1000&connectTimeoutMS=1000\
+         &heartbeatFrequencyMS=500",
+        proxy.addr()
+    )
 }
