@@ -39,7 +39,8 @@
 
 use std::{
     borrow::Cow,
-    collections::{HashMap, HashSet},
+    collections::{HashMap, HashSet, hash_map::Entry},
+    hash::Hash,
     sync::{
         Arc, Mutex, MutexGuard, PoisonError,
         atomic::{AtomicBool, Ordering},
@@ -71,9 +72,9 @@ pub const FLUSH_AFTER_READINGS: usize = 50_000;
 const WATERMARK_PREFIX: &str = "deviceStates/";
 const REPLAY_FROM: &str = "replayFrom";
 
-/// Device ids per query when the replay looks up which devices are registered (well under
-/// MongoDB's 16 MiB command limit at 64 bytes an id).
-const REGISTERED_PER_QUERY: usize = 10_000;
+/// Device ids per `$in` when the replay looks up registered devices or the repair reads unsure
+/// devices' readings (well under MongoDB's 16 MiB command limit at 64 bytes an id).
+const IDS_PER_QUERY: usize = 10_000;
 
 /// The instance name of a store that was given none (see [`MongoStore::with_instance`]).
 pub const DEFAULT_INSTANCE: &str = "praan";
@@ -230,6 +231,8 @@ struct Unflushed {
 pub(crate) struct AppendTicket<'a> {
     write_behind: &'a WriteBehind,
     batch: &'a [&'a Reading],
+    /// The batch's oldest reading timestamp.
+    oldest: Timestamp,
     id: u64,
 }
 
@@ -297,6 +300,7 @@ impl WriteBehind {
         Some(AppendTicket {
             write_behind: self,
             batch,
+            oldest,
             id,
         })
     }
@@ -447,6 +451,16 @@ impl WriteBehind {
     }
 }
 
+/// Combines `l` into what `latest` holds for device `id`.
+pub(crate) fn combine<'a, K: Eq + Hash>(latest: &mut HashMap<K, Latest<'a>>, id: K, l: Latest<'a>) {
+    match latest.entry(id) {
+        Entry::Occupied(kept) => kept.into_mut().absorb(l),
+        Entry::Vacant(slot) => {
+            slot.insert(l);
+        }
+    }
+}
+
 /// What the readings of `cursor` imply, per device.
 async fn latest_of(
     cursor: &mut mongodb::Cursor<ReadingRecord>,
@@ -465,13 +479,11 @@ async fn latest_of(
             .map_err(|e| error::corrupt(e, format!("decoding a reading while {doing}")))?;
         let document = reading_document(&reading)?;
         let id = reading.device_id().clone();
-        let l = Latest::from_cows(Cow::Owned(reading), Cow::Owned(document));
-        match latest.get_mut(&id) {
-            Some(kept) => kept.absorb(l),
-            None => {
-                latest.insert(id, l);
-            }
-        }
+        combine(
+            &mut latest,
+            id,
+            Latest::from_cows(Cow::Owned(reading), Cow::Owned(document)),
+        );
     }
     Ok(latest)
 }
@@ -579,9 +591,8 @@ impl MongoStore {
         let Some(ticket) = self.write_behind.begin(batch) else {
             return Ok(None);
         };
-        let oldest = batch.iter().map(|r| r.timestamp()).min();
         let mut written = self.write_behind.watermark.lock().await;
-        if written.is_none_or(|w| oldest.is_some_and(|o| o < w)) {
+        if written.is_none_or(|w| ticket.oldest < w) {
             let doing = format!(
                 "inserting {} readings (writing the device-state watermark)",
                 batch.len()
@@ -687,7 +698,7 @@ impl MongoStore {
         };
         let doing = format!("reading again the readings of {} devices", unsure.len());
         let mut latest = HashMap::new();
-        for chunk in unsure.chunks(REGISTERED_PER_QUERY) {
+        for chunk in unsure.chunks(IDS_PER_QUERY) {
             let ids: Vec<&str> = chunk.iter().map(|(d, _)| d.as_str()).collect();
             let from = chunk.iter().map(|(_, t)| *t).min().unwrap_or(oldest);
             let filter = doc! {
@@ -731,7 +742,7 @@ impl MongoStore {
         let ids: Vec<&str> = latest.keys().map(DeviceId::as_str).collect();
         let devices = self.db.collection::<Document>(collections::DEVICES);
         let mut registered: HashSet<String> = HashSet::new();
-        for chunk in ids.chunks(REGISTERED_PER_QUERY) {
+        for chunk in ids.chunks(IDS_PER_QUERY) {
             let found = devices
                 .distinct("_id", doc! { "_id": { "$in": chunk } })
                 .await

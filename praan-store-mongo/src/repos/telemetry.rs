@@ -17,7 +17,10 @@ use praan_core::{
 };
 
 use super::{all, decode, states::UPSERT_ATTEMPTS};
-use crate::{MongoStore, collections, error, reading_document, records, write_behind::Latest};
+use crate::{
+    MongoStore, collections, error, reading_document, records,
+    write_behind::{self, Latest},
+};
 
 /// The most state updates sent in one `update` command (well under MongoDB's 16 MiB command and
 /// 100,000-statement limits).
@@ -139,13 +142,7 @@ impl TelemetryRepo for MongoStore {
         // state.
         let mut latest: HashMap<&DeviceId, Latest<'_>> = HashMap::new();
         for ((r, doc), _) in batch.iter().zip(docs).zip(&stored).filter(|(_, s)| **s) {
-            let l = Latest::new(r, doc);
-            match latest.get_mut(r.device_id()) {
-                Some(kept) => kept.absorb(l),
-                None => {
-                    latest.insert(r.device_id(), l);
-                }
-            }
+            write_behind::combine(&mut latest, r.device_id(), Latest::new(r, doc));
         }
         let inserted = stored.iter().filter(|s| **s).count();
         self.finish_append(ticket, latest, inserted).await;
